@@ -1,0 +1,66 @@
+/*---
+id: duplicate_billing
+name_en: Duplicate billing
+name_zh: 重复收费
+family: policy
+judgement: violation
+entity_type: settlement
+severity: 3
+params:
+  min_copies:
+    default: 2
+    description: lines of the same item for the same patient, day and institution that make a duplicate
+reads: [lines]
+scheme: |
+  The same item is charged more than once to the same patient on the same day at the same
+  institution: a copied charge line within one settlement, or the same charge repeated in
+  a second settlement of that day.
+score: |
+  Number of extra copies, weighted up when the copies are identical (same quantity and
+  unit price) and when they sit in different settlements.
+false_positives: |
+  Items legitimately given several times a day as separate orders of different quantity
+  in one settlement are not flagged; repeated doses billed as identical lines are, and a
+  reviewer should check the orders. Reversed settlements are never flagged.
+---*/
+WITH line_groups AS (
+    SELECT
+        patient_id, institution_id, item_code, service_date,
+        any_value(item_name) AS item_name,
+        count(*) AS n_lines,
+        count(DISTINCT settlement_id) AS n_settlements,
+        count(DISTINCT (quantity, unit_price)) AS n_distinct_charges,
+        list(DISTINCT settlement_id ORDER BY settlement_id) AS settlement_ids,
+        max(settlement_id) AS last_settlement_id,
+        any_value(doctor_id ORDER BY settlement_id) AS doctor_id,
+        sum(line_fund) AS fund_total,
+        max(line_fund) AS fund_original,
+        sum(amount) AS amount_total
+    FROM lines
+    GROUP BY patient_id, institution_id, item_code, service_date
+    HAVING count(*) >= $min_copies
+),
+duplicates AS (
+    -- a copy is either an identical line or a charge repeated in another settlement
+    SELECT *
+    FROM line_groups
+    WHERE n_distinct_charges < n_lines OR n_settlements > 1
+)
+SELECT
+    concat_ws('|', patient_id, institution_id, item_code, CAST(service_date AS VARCHAR)) AS finding_key,
+    'settlement' AS entity_type,
+    last_settlement_id AS entity_id,
+    institution_id,
+    patient_id,
+    doctor_id,
+    settlement_ids,
+    (n_lines - 1) * (CASE WHEN n_distinct_charges = 1 THEN 1.5 ELSE 1.0 END)
+        * (CASE WHEN n_settlements > 1 THEN 1.2 ELSE 1.0 END) AS score,
+    fund_total - fund_original AS amount_at_risk,
+    format('Item {} ({}) billed {} times on {} to the same patient at the same institution, in {} settlement(s).',
+           item_code, item_name, n_lines, CAST(service_date AS VARCHAR), n_settlements) AS reason,
+    CAST(json_object('item_code', item_code, 'service_date', service_date, 'n_lines', n_lines,
+                     'n_settlements', n_settlements, 'identical_copies', n_distinct_charges = 1,
+                     'amount_total', amount_total, 'fund_duplicated', fund_total - fund_original)
+         AS VARCHAR) AS evidence
+FROM duplicates

@@ -1,0 +1,161 @@
+"""The ``claimscreen`` command: one door into the pipeline stages (the DAGs are the other)."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from pipeline.settings import Settings, load_settings
+
+
+def _settings(args) -> Settings:
+    return load_settings(args.config, data_dir=getattr(args, "data_dir", None),
+                         lake_dir=getattr(args, "lake", None),
+                         publish_dir=getattr(args, "publish", None),
+                         region=getattr(args, "region", None))
+
+
+def cmd_synth(args) -> int:
+    from pipeline import synth
+    summary = synth.generate(Path(args.out), days=args.days, scale=args.scale, seed=args.seed,
+                             start=args.start, fraud=not args.no_fraud)
+    print(json.dumps(summary, indent=1, default=str))
+    return 0
+
+
+def cmd_ingest(args) -> int:
+    from pipeline import ingest, validate
+    s = _settings(args)
+    landing = Path(args.landing or s.landing_dir)
+    try:
+        results = ingest.ingest(s, landing, [args.date] if args.date else None, replace=args.replace)
+    except ingest.ExtractRefused as e:
+        print(f"REFUSED extract {e.extract_date} — nothing of it was landed:", file=sys.stderr)
+        for p in e.problems:
+            print(f"  - {p}", file=sys.stderr)
+        return 2
+    for r in results:
+        print(f"{r.extract_date}: {r.status} {r.rows}")
+        for w in r.warnings:
+            print(f"  warning: {w}")
+        if not args.no_validate:
+            try:
+                v = validate.validate(s, r.extract_date)
+                print(f"{r.extract_date}: validation {v.status}")
+            except validate.ExtractBlocked as e:
+                _print_blocked(e)
+                return 3
+    if not results:
+        print(f"nothing new in {landing}")
+    return 0
+
+
+def _print_blocked(e) -> None:
+    print(f"BLOCKED extract {e.extract_date} — it stays out of the screened data:", file=sys.stderr)
+    for f in e.failures:
+        print(f"  - {f}", file=sys.stderr)
+
+
+def cmd_validate(args) -> int:
+    from pipeline import validate
+    s = _settings(args)
+    try:
+        v = validate.validate(s, args.date)
+    except validate.ExtractBlocked as e:
+        _print_blocked(e)
+        return 3
+    print(f"{args.date}: validation {v.status}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from pipeline import screen
+    s = _settings(args)
+    t0 = time.perf_counter()
+    out = screen.screen(s, args.date, args.detectors or None)
+    print(f"published {out} in {time.perf_counter() - t0:.1f}s")
+    return 0
+
+
+def cmd_backfill(args) -> int:
+    from pipeline import screen
+    s = _settings(args)
+    for p in screen.backfill(s, args.start, args.end, args.detectors or None,
+                             landing=Path(args.landing) if args.landing else None):
+        print(f"published {p}")
+    return 0
+
+
+def cmd_detectors(args) -> int:
+    from pipeline import registry
+    for d in registry.all_detectors():
+        params = ", ".join(f"{p.name}={p.default}" for p in d.params)
+        print(f"{d.id:28s} {d.label:45s} {d.family:10s} {d.judgement:10s} {params}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from pipeline import demo
+    return demo.main(_settings(args), days=args.days, scale=args.scale, seed=args.seed)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="claimscreen", description=__doc__)
+    ap.add_argument("--config", help="settings TOML file (default: $CLAIMSCREEN_CONFIG or none)")
+    ap.add_argument("--data-dir", help="root of landing/lake/work/published (default: ./data)")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    p = sub.add_parser("synth", help="write synthetic nightly extracts and their ground truth")
+    p.add_argument("--out", required=True, help="folder: landing/ and truth/ are written inside")
+    p.add_argument("--days", type=int, default=30)
+    p.add_argument("--scale", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--start", default="2026-10-01")
+    p.add_argument("--no-fraud", action="store_true", help="plant no fraud (honest look-alikes only)")
+    p.set_defaults(fn=cmd_synth)
+
+    p = sub.add_parser("ingest", help="verify and land extracts (one date or every new one)")
+    p.add_argument("--landing", help="landing folder (default: settings landing_dir)")
+    p.add_argument("--date", help="one extract date (default: every landed date not yet ingested)")
+    p.add_argument("--replace", action="store_true", help="accept a corrected re-delivery")
+    p.add_argument("--no-validate", action="store_true", help="land only; run the gate later")
+    p.set_defaults(fn=cmd_ingest)
+
+    p = sub.add_parser("validate", help="run the validation gate on a landed extract")
+    p.add_argument("--date", required=True)
+    p.set_defaults(fn=cmd_validate)
+
+    p = sub.add_parser("run", help="screen and publish one run date")
+    p.add_argument("--date", required=True)
+    p.add_argument("--detectors", nargs="*", help="re-run only these (others reused if fresh)")
+    p.add_argument("--region", help="region code whose rule overrides apply")
+    p.set_defaults(fn=cmd_run)
+
+    p = sub.add_parser("backfill", help="re-screen a date range")
+    p.add_argument("--start", required=True)
+    p.add_argument("--end", required=True)
+    p.add_argument("--detectors", nargs="*")
+    p.add_argument("--landing", help="also ingest landed extracts of those dates")
+    p.set_defaults(fn=cmd_backfill)
+
+    p = sub.add_parser("detectors", help="list the detectors in the registry")
+    p.set_defaults(fn=cmd_detectors)
+
+    p = sub.add_parser("demo", help="generate a synthetic month, ingest night by night, screen, publish")
+    p.add_argument("--days", type=int, default=30)
+    p.add_argument("--scale", type=float, default=0.5)
+    p.add_argument("--seed", type=int, default=7)
+    p.set_defaults(fn=cmd_demo)
+
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(message)s")
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

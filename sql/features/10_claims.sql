@@ -1,0 +1,24 @@
+-- claims: one row per effective settlement, with the patient and institution facts
+-- every rule needs (age at admission, death date, institution level). Derived once per run.
+WITH people AS (
+    SELECT patient_id, sex, birth_date, death_date, home_region, phone_hash, address_hash
+    FROM insured_persons
+),
+places AS (
+    SELECT institution_id, kind, level, ownership, region AS institution_region
+    FROM institutions
+)
+SELECT
+    s.settlement_id, s.patient_id, s.institution_id, s.doctor_id, s.dept_code, s.visit_type,
+    s.admit_date, s.discharge_date, s.settle_date, s.extract_date,
+    coalesce(s.discharge_date, s.admit_date) AS end_date,
+    s.primary_dx, s.secondary_dx,
+    s.total_amount, s.fund_paid, s.self_paid, s.insurance_type, s.settle_region,
+    p.sex, p.birth_date, p.death_date, p.home_region, p.phone_hash, p.address_hash,
+    year(s.admit_date) - year(p.birth_date)
+        - CASE WHEN strftime(s.admit_date, '%m%d') < strftime(p.birth_date, '%m%d') THEN 1 ELSE 0 END
+        AS age,
+    i.kind AS institution_kind, i.level AS institution_level, i.ownership, i.institution_region
+FROM settlements AS s
+LEFT JOIN people AS p USING (patient_id)
+LEFT JOIN places AS i USING (institution_id)

@@ -1,0 +1,108 @@
+-- Ranking: turn tonight's findings into one suspicion score per screened institution.
+-- Inputs: raw_findings (every detector's findings file), detector_meta(detector_id,
+-- severity), prior_findings(finding_id, first_seen) from the previous published run,
+-- claims (the shared feature), run_context.
+
+CREATE OR REPLACE TEMP TABLE ranked_findings AS
+SELECT
+    f.run_date, f.finding_id,
+    coalesce(p.first_seen, f.run_date) AS first_seen,
+    f.detector_id, f.entity_type, f.entity_id, f.institution_id, f.patient_id, f.doctor_id,
+    f.settlement_ids, f.score, f.amount_at_risk, f.reason, f.evidence
+FROM raw_findings AS f
+LEFT JOIN prior_findings AS p USING (finding_id);
+
+-- Every institution with at least one effective settlement is screened (score 0 if clean).
+CREATE OR REPLACE TEMP TABLE screened AS
+SELECT institution_id, count(*) AS n_settlements, sum(fund_paid) AS fund_total
+FROM claims
+GROUP BY institution_id
+UNION ALL
+SELECT DISTINCT institution_id, 0, 0
+FROM ranked_findings
+WHERE institution_id IS NOT NULL
+  AND institution_id NOT IN (SELECT institution_id FROM claims);
+
+-- Money at risk counted once per settlement: each finding's amount is spread over its
+-- evidence settlements in proportion to their fund payment; per settlement the largest
+-- claim on it is kept, capped at what the fund paid for it.
+CREATE OR REPLACE TEMP TABLE settlement_risk AS
+WITH spread AS (
+    SELECT f.institution_id, f.finding_id, f.amount_at_risk, unnest(f.settlement_ids) AS settlement_id
+    FROM ranked_findings AS f
+    WHERE f.institution_id IS NOT NULL AND len(f.settlement_ids) > 0
+),
+weighted AS (
+    SELECT s.institution_id, s.settlement_id, c.fund_paid,
+           s.amount_at_risk * coalesce(c.fund_paid / nullif(sum(c.fund_paid) OVER (PARTITION BY s.finding_id, s.institution_id), 0),
+                                       1.0 / count(*) OVER (PARTITION BY s.finding_id, s.institution_id)) AS share
+    FROM spread AS s
+    LEFT JOIN claims AS c USING (settlement_id)
+)
+SELECT institution_id, settlement_id,
+       CASE WHEN any_value(fund_paid) IS NULL THEN max(share)
+            ELSE least(max(share), any_value(fund_paid)) END AS at_risk
+FROM weighted
+GROUP BY institution_id, settlement_id;
+
+CREATE OR REPLACE TEMP TABLE institution_risk AS
+SELECT institution_id, sum(at_risk) AS at_risk
+FROM (
+    SELECT institution_id, at_risk FROM settlement_risk
+    UNION ALL
+    -- findings without evidence settlements (peer outliers, rings) count their own amount
+    SELECT institution_id, amount_at_risk FROM ranked_findings
+    WHERE institution_id IS NOT NULL AND len(coalesce(settlement_ids, [])) = 0
+)
+GROUP BY institution_id;
+
+-- Each finding's strength is its score relative to the strongest finding of the same
+-- detector tonight (0..1]; an institution's evidence from one detector is
+-- severity * ln(1 + sum of strengths): more findings count, with diminishing returns,
+-- so one rule firing a thousand times cannot drown every other signal.
+CREATE OR REPLACE TEMP TABLE detector_components AS
+WITH strength AS (
+    SELECT f.institution_id, f.detector_id,
+           greatest(f.score, 0) / nullif(max(greatest(f.score, 0)) OVER (PARTITION BY f.detector_id), 0) AS s
+    FROM ranked_findings AS f
+    WHERE f.institution_id IS NOT NULL
+)
+SELECT s.institution_id, s.detector_id,
+       m.severity * ln(1 + sum(coalesce(s.s, 0))) AS component,
+       count(*) AS n
+FROM strength AS s
+JOIN detector_meta AS m USING (detector_id)
+GROUP BY s.institution_id, s.detector_id, m.severity;
+
+-- The score grows with the share of the institution's fund money at risk (up to 2x).
+CREATE OR REPLACE TEMP TABLE ranked_institutions AS
+WITH totals AS (
+    SELECT institution_id,
+           sum(component) AS evidence,
+           sum(n) AS n_findings,
+           list(detector_id ORDER BY component DESC, detector_id) AS top_detectors
+    FROM detector_components
+    GROUP BY institution_id
+),
+scored AS (
+    SELECT s.institution_id,
+           coalesce(t.evidence, 0)
+             * (1 + least(1, coalesce(r.at_risk, 0) / nullif(s.fund_total, 0))) AS score,
+           coalesce(r.at_risk, 0) AS amount_at_risk,
+           coalesce(t.n_findings, 0) AS n_findings,
+           coalesce(t.top_detectors, []) AS top_detectors
+    FROM (SELECT institution_id, sum(n_settlements) AS n_settlements, sum(fund_total) AS fund_total
+          FROM screened GROUP BY institution_id) AS s
+    LEFT JOIN totals AS t USING (institution_id)
+    LEFT JOIN institution_risk AS r USING (institution_id)
+)
+SELECT
+    (SELECT run_date FROM run_context) AS run_date,
+    institution_id,
+    CAST(dense_rank() OVER (ORDER BY round(score, 9) DESC) AS INTEGER) AS rank,
+    CAST(score AS DOUBLE) AS score,
+    CAST(round(amount_at_risk, 2) AS DECIMAL(14, 2)) AS amount_at_risk,
+    CAST(n_findings AS BIGINT) AS n_findings,
+    CAST(top_detectors[1:5] AS VARCHAR[]) AS top_detectors
+FROM scored
+ORDER BY rank, institution_id;
