@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import html
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -18,7 +19,19 @@ def renderer(settings: Settings, run_date: str):
     """A callable that renders the reports of a run into its (unpublished) folder."""
     def render(folder: Path) -> None:
         render_overview(folder, run_date)
+        copy_ring_pictures(settings, run_date, folder)
     return render
+
+
+def copy_ring_pictures(settings: Settings, run_date: str, folder: Path) -> None:
+    """Ring pictures drawn by the graph detectors go beside the run, in rings/."""
+    from pipeline.detect import findings_dir
+    src = findings_dir(settings, run_date) / "rings"
+    if src.is_dir():
+        (folder / "rings").mkdir(exist_ok=True)
+        for p in sorted(src.iterdir()):
+            if p.is_file() and not p.name.startswith("."):
+                shutil.copyfile(p, folder / "rings" / p.name)
 
 
 def render_overview(folder: Path, run_date: str) -> Path:

@@ -1,0 +1,94 @@
+-- covisit_pairs: pairs of patients seen by the same doctor, or at the same institution,
+-- on the same day on at least 2 distinct days, with how likely that is by chance.
+-- One row per (pair, context); patient_a < patient_b. Graph detectors read this instead
+-- of self-joining the claims.
+--
+-- Bounding the self-join (a busy doctor with 100 patients a day would give ~5,000 pairs a
+-- day, every day):
+--   1. only "regulars" of a context take part: a patient needs >= 2 distinct days with that
+--      doctor / at that institution, since a pair cannot co-visit it on 2 days otherwise
+--      (lossless for the >= 2 days rule; drops the one-off visitors who make most of a
+--      busy day);
+--   2. only slots (context, day) with at most 60 regulars are paired, so a slot yields at
+--      most 60*59/2 = 1,770 pairs and the pair count is <= 1,770 x slots. Busier slots
+--      (big outpatient halls, a large hospital taken as a whole) are skipped: sharing
+--      them says little about two people, and a ring inside a busy hospital still shows
+--      at the level of its doctor. A ring hidden in a doctor-day with more than 60
+--      regulars is not seen here (known limit, stated in the detector header).
+--
+-- Chance model: a context is open on open_days distinct days; patients a and b visit it
+-- on visits_a and visits_b of them, independently and uniformly. The shared days then
+-- follow a hypergeometric law: expected = visits_a * visits_b / open_days, and
+-- surprise = -log10 of an upper bound on P(shared >= covisit_days)
+-- (P(X >= k) <= (min(na, nb) - k + 1) * P(X = k) once k is past the mode).
+WITH visits AS (
+    -- one row per patient, context and day: a patient seen twice that day counts once
+    SELECT DISTINCT 'doctor' AS context_kind, doctor_id AS context_id, patient_id,
+           admit_date AS day
+    FROM claims
+    WHERE doctor_id IS NOT NULL
+    UNION ALL
+    SELECT DISTINCT 'institution', institution_id, patient_id, admit_date
+    FROM claims
+),
+context_days AS (
+    SELECT context_kind, context_id, count(DISTINCT day) AS open_days
+    FROM visits
+    GROUP BY context_kind, context_id
+),
+regulars AS (
+    SELECT context_kind, context_id, patient_id, count(*) AS visit_days
+    FROM visits
+    GROUP BY context_kind, context_id, patient_id
+    HAVING count(*) >= 2
+),
+regular_visits AS (
+    SELECT v.context_kind, v.context_id, v.patient_id, v.day
+    FROM visits AS v
+    SEMI JOIN regulars AS r USING (context_kind, context_id, patient_id)
+),
+slots AS (
+    SELECT context_kind, context_id, day
+    FROM regular_visits
+    GROUP BY context_kind, context_id, day
+    HAVING count(*) BETWEEN 2 AND 60
+),
+slot_visits AS (
+    SELECT rv.*
+    FROM regular_visits AS rv
+    SEMI JOIN slots USING (context_kind, context_id, day)
+),
+pairs AS (
+    SELECT a.context_kind, a.context_id, a.patient_id AS patient_a, b.patient_id AS patient_b,
+           count(*) AS covisit_days, min(a.day) AS first_day, max(a.day) AS last_day
+    FROM slot_visits AS a
+    JOIN slot_visits AS b
+      ON a.context_kind = b.context_kind AND a.context_id = b.context_id AND a.day = b.day
+     AND a.patient_id < b.patient_id
+    GROUP BY a.context_kind, a.context_id, a.patient_id, b.patient_id
+    HAVING count(*) >= 2
+),
+scored AS (
+    SELECT p.*, ra.visit_days AS visits_a, rb.visit_days AS visits_b, c.open_days,
+           ra.visit_days * rb.visit_days / c.open_days AS expected,
+           CAST(ra.visit_days AS DOUBLE) AS na, CAST(rb.visit_days AS DOUBLE) AS nb,
+           CAST(c.open_days AS DOUBLE) AS nd, CAST(p.covisit_days AS DOUBLE) AS k
+    FROM pairs AS p
+    JOIN regulars AS ra ON ra.context_kind = p.context_kind AND ra.context_id = p.context_id
+                       AND ra.patient_id = p.patient_a
+    JOIN regulars AS rb ON rb.context_kind = p.context_kind AND rb.context_id = p.context_id
+                       AND rb.patient_id = p.patient_b
+    JOIN context_days AS c ON c.context_kind = p.context_kind AND c.context_id = p.context_id
+)
+SELECT
+    context_kind, context_id, patient_a, patient_b, covisit_days, first_day, last_day,
+    visits_a, visits_b, open_days, expected,
+    covisit_days / nullif(expected, 0) AS lift,
+    CASE WHEN k > (na + 1) * (nb + 1) / (nd + 2) THEN greatest(0, -(
+            -- ln P(X = k) = ln C(na, k) + ln C(nd - na, nb - k) - ln C(nd, nb)
+              (lgamma(na + 1) - lgamma(k + 1) - lgamma(na - k + 1))
+            + (lgamma(nd - na + 1) - lgamma(nb - k + 1) - lgamma(nd - na - nb + k + 1))
+            - (lgamma(nd + 1) - lgamma(nb + 1) - lgamma(nd - nb + 1))
+            + ln(least(na, nb) - k + 1)) / ln(10))
+         ELSE 0 END AS surprise
+FROM scored

@@ -1,0 +1,166 @@
+"""Collusion rings on planted data: a ring is found with its members; a busy honest
+doctor, a family sharing a phone are not rings; two rings at one institution stay two."""
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+
+import duckdb
+import pytest
+
+from pipeline import builder, ingest, registry, screen, validate
+from pipeline.settings import load_settings
+
+START = date(2026, 9, 1)
+MONTH = [START + timedelta(days=i) for i in range(30)]
+SETTLE = "2026-10-01"          # every claim of the month settled in one extract: one ingest
+
+
+def person(pid: str, phone: str | None = None, address: str | None = None, i: int = 0) -> dict:
+    return {"patient_id": pid, "sex": "MF"[i % 2], "birth_date": date(1950 + i % 50, 1 + i % 12, 1),
+            "home_region": "440106", "insurance_type": "resident",
+            "phone_hash": phone or f"ph-{pid}", "address_hash": address or f"ad-{pid}",
+            "enrolled_date": date(2010, 1, 1)}
+
+
+class World:
+    def __init__(self):
+        self.settlements, self.items, self.persons, self.doctors = [], [], [], []
+        self.n = 0
+
+    def visit(self, patient, inst, doctor, day, item="CON01", price=30):
+        self.n += 1
+        sid = f"S{self.n:07d}"
+        self.settlements.append({"settlement_id": sid, "patient_id": patient, "institution_id": inst,
+                                 "doctor_id": doctor, "admit_date": day, "settle_date": SETTLE,
+                                 "primary_dx": "J06"})
+        self.items.append({"settlement_id": sid, "item_code": item, "service_date": day,
+                           "unit_price": price, "quantity": 1})
+
+    def people(self, prefix, n, **kw):
+        ids = [f"{prefix}{i:03d}" for i in range(n)]
+        self.persons.extend(person(p, i=i, **kw) for i, p in enumerate(ids))
+        return ids
+
+    def doctor(self, did, inst):
+        self.doctors.append({"doctor_id": did, "institution_id": inst, "specialty": "general",
+                             "licensed_from": date(2005, 1, 1)})
+        return did
+
+    def ring(self, patients, inst, doctors, rng, n_days=9, attend=0.85):
+        """Recruited patients brought to the same doctor(s) on the same days."""
+        days = sorted(rng.sample(MONTH, n_days))
+        for day in days:
+            for p in patients:
+                if rng.random() < attend:
+                    self.visit(p, inst, rng.choice(doctors), day, item="DRG02", price=180)
+        return days
+
+    def background(self, patients, inst, doctors, rng, visits=(1, 5)):
+        """Honest patients: each comes on a few days of their own choosing."""
+        for p in patients:
+            for day in rng.sample(MONTH, rng.randint(*visits)):
+                self.visit(p, inst, rng.choice(doctors), day)
+
+
+def screen_world(tmp_path, w: World):
+    builder.write_extracts(tmp_path / "landing", w.settlements, w.items,
+                           reference={"insured_persons": w.persons, "practitioners": w.doctors})
+    st = load_settings(data_dir=tmp_path / "data")
+    for r in ingest.ingest(st, tmp_path / "landing"):
+        validate.validate(st, r.extract_date)
+    return screen.screen(st, SETTLE)
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    rng = random.Random(20261001)
+    w = World()
+    # 1. a ring: one doctor and 15 recruited patients at a small clinic, plus honest patients
+    d_ring = w.doctor("D100000000001", "H00000000001")
+    ring = w.people("RING", 15)
+    w.ring(ring, "H00000000001", [d_ring], rng)
+    w.background(w.people("CLIN", 40), "H00000000001", [d_ring, "D000000000004"], rng)
+    # 2. a busy honest doctor: 150 unrelated regulars, ~20 a day
+    d_busy = w.doctor("D100000000002", "H00000000003")
+    w.background(w.people("BUSY", 150), "H00000000003", [d_busy], rng, visits=(2, 6))
+    # 3. a family of five sharing a phone and an address, often visiting together
+    family = w.people("FAM", 5, phone="ph-family", address="ad-family")
+    for day in rng.sample(MONTH, 8):
+        for p in family:
+            w.visit(p, "H00000000002", "D000000000003", day)
+    w.background(w.people("DIST", 30), "H00000000002", ["D000000000003"], rng)
+    # 4. two rings at one institution, each with its own doctors and days
+    d_a, d_b1, d_b2 = (w.doctor(d, "H00000000004") for d in
+                       ("D100000000003", "D100000000004", "D100000000005"))
+    ring_a = w.people("RNGA", 12)
+    ring_b = w.people("RNGB", 10)
+    w.ring(ring_a, "H00000000004", [d_a], rng)
+    w.ring(ring_b, "H00000000004", [d_b1, d_b2], rng)       # a ring with two doctors
+    w.background(w.people("RIVR", 60), "H00000000004", [d_a, d_b1, d_b2, "D000000000005"], rng)
+    tmp = tmp_path_factory.mktemp("rings")
+    out = screen_world(tmp, w)
+    con = duckdb.connect()
+    rings = con.sql(f"SELECT * FROM read_parquet('{out}/rings.parquet')").to_arrow_table().to_pylist()
+    findings = con.sql(f"SELECT * FROM read_parquet('{out}/findings.parquet') "
+                           f"WHERE detector_id = 'collusion_ring'").to_arrow_table().to_pylist()
+    members = {}
+    for r in rings:
+        members.setdefault(r["ring_id"], {}).setdefault(r["member_type"], set()).add(r["member_id"])
+    return {"out": out, "rings": members, "findings": findings, "ring": set(ring),
+            "ring_a": set(ring_a), "ring_b": set(ring_b), "d_ring": d_ring,
+            "doctors_ab": (d_a, {d_b1, d_b2})}
+
+
+def _ring_with(planted, patients):
+    hits = [m for m in planted["rings"].values() if m.get("patient", set()) & patients]
+    return hits
+
+
+def test_header_parses():
+    det = registry.get("collusion_ring")
+    assert det.kind == "py" and det.entity_type == "ring" and det.family == "graph"
+
+
+def test_ring_of_one_doctor_and_15_patients_is_one_ring(planted):
+    hits = _ring_with(planted, planted["ring"])
+    assert len(hits) == 1
+    assert hits[0]["patient"] == planted["ring"]
+    assert hits[0]["doctor"] == {planted["d_ring"]}
+    assert hits[0]["institution"] == {"H00000000001"}
+
+
+def test_busy_honest_doctor_is_not_a_ring(planted):
+    assert not [m for m in planted["rings"].values()
+                if any(p.startswith("BUSY") for p in m.get("patient", ()))]
+
+
+def test_family_sharing_a_phone_is_not_a_ring(planted):
+    assert not [m for m in planted["rings"].values()
+                if any(p.startswith("FAM") for p in m.get("patient", ()))]
+
+
+def test_two_rings_at_one_institution_are_two_rings(planted):
+    a = _ring_with(planted, planted["ring_a"])
+    b = _ring_with(planted, planted["ring_b"])
+    assert len(a) == 1 and len(b) == 1 and a[0] is not b[0]
+    assert a[0]["patient"] == planted["ring_a"] and b[0]["patient"] == planted["ring_b"]
+    d_a, d_b = planted["doctors_ab"]
+    assert a[0]["doctor"] == {d_a} and b[0]["doctor"] == d_b
+
+
+def test_no_other_rings_and_findings_carry_evidence(planted):
+    assert len(planted["rings"]) == 3
+    by_ring = {}
+    for f in planted["findings"]:
+        assert f["entity_type"] == "ring" and f["entity_id"] in planted["rings"]
+        assert f["institution_id"] in planted["rings"][f["entity_id"]]["institution"]
+        assert f["settlement_ids"] and f["amount_at_risk"] > 0
+        by_ring.setdefault(f["entity_id"], []).append(f)
+    assert set(by_ring) == set(planted["rings"])
+
+
+def test_pictures_published_beside_the_run(planted):
+    pictures = sorted((planted["out"] / "rings").glob("*.png"))
+    assert {p.stem for p in pictures} == set(planted["rings"])
+    assert all(p.stat().st_size > 5000 for p in pictures)
