@@ -164,3 +164,42 @@ def test_pictures_published_beside_the_run(planted):
     pictures = sorted((planted["out"] / "rings").glob("*.png"))
     assert {p.stem for p in pictures} == set(planted["rings"])
     assert all(p.stat().st_size > 5000 for p in pictures)
+
+
+def _load_detector():
+    import importlib.util
+    det = registry.get("collusion_ring")
+    spec = importlib.util.spec_from_file_location("collusion_ring_mod", det.path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod, det.defaults()
+
+
+@pytest.mark.parametrize("leiden_min_edges", [10 ** 9, 0])      # networkx Louvain, igraph Leiden
+def test_two_cliques_joined_by_a_bridge_split_into_two_groups(leiden_min_edges):
+    import networkx as nx
+    mod, params = _load_detector()
+    params.update(leiden_min_edges=leiden_min_edges, split_min_nodes=10)
+    g = nx.Graph()
+    a = [f"A{i:02d}" for i in range(12)]
+    b = [f"B{i:02d}" for i in range(12)]
+    for grp in (a, b):
+        g.add_weighted_edges_from((x, y, 6.0) for i, x in enumerate(grp) for y in grp[i + 1:])
+    g.add_edge("A00", "B00", weight=3.0)
+    groups = mod.candidate_groups(g, params)
+    assert sorted(map(sorted, groups)) == [a, b]
+    assert mod.candidate_groups(g, params) == groups        # stable on a rerun
+
+
+def test_peeling_keeps_the_dense_block_and_drops_the_fringe():
+    mod, _ = _load_detector()
+    block = [f"P{i}" for i in range(8)]
+    weights = {(x, y): 5.0 for i, x in enumerate(block) for y in block[i + 1:]}
+    weights.update({("P0", "F1"): 1.0, ("F1", "F2"): 1.0, ("P3", "F3"): 2.0})
+    assert mod.densest_core(weights, set(block) | {"F1", "F2", "F3"}) == set(block)
+
+
+def test_ring_id_is_stable_for_the_same_members():
+    mod, _ = _load_detector()
+    assert mod.ring_id(["P2", "P1", "D1"]) == mod.ring_id(["D1", "P1", "P2"])
+    assert mod.ring_id(["P2", "P1", "D1"]) != mod.ring_id(["P2", "P1", "D2"])
