@@ -8,6 +8,7 @@ look-alikes, README). See truth/README.md written beside the data for the truth 
 """
 from __future__ import annotations
 
+import re
 import shutil
 import zlib
 from pathlib import Path
@@ -83,6 +84,10 @@ def generate(out: Path, days: int = 30, scale: float = 1.0, seed: int = 7, start
         raise ValueError("scale must be > 0")
     landing, truth = out / "landing", out / "truth"
     start_day = au.str_to_day(start)
+    if landing.exists():        # a previous run's extracts would mix with this one
+        for old in landing.iterdir():
+            if old.is_dir() and re.fullmatch(r"\d{4}-\d{2}-\d{2}", old.name):
+                shutil.rmtree(old)
     W = World(scale, seed, start_day, days)
 
     planted: dict[int, list] = {}

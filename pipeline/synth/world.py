@@ -309,7 +309,8 @@ class World:
         self.death = np.full(n, ALIVE, dtype=np.int64)
         # roles: 0 outpatient/pharmacy pool, 1 inpatient pool, 2 reserved for schemes & look-alikes
         u = rng.random(n)
-        self.role = np.where(u < 0.05, 2, np.where(u < 0.35, 1, 0))
+        res = max(0.05, min(0.3, 500 / n))          # small runs still need people for the schemes
+        self.role = np.where(u < res, 2, np.where(u < res + 0.30, 1, 0))
         self.phase5 = rng.integers(0, 5, n)
         self.last_discharge = np.full(n, NEVER, dtype=np.int64)
         # chronic patients with monthly/fortnightly refills at their usual pharmacy

@@ -32,3 +32,18 @@ def day_in(W: World, rng, lo: int = 0, hi: int = 0) -> int:
 
 def adult_or_elderly(rng) -> int:
     return ADULT if rng.random() < 0.6 else ELDERLY
+
+
+def op_visit(W: World, rng, p: int, inst: int, day: int, vt: int = OP, n: int | None = None,
+             dx: int | None = None, exclude=()):
+    """dx and honest lines of one outpatient visit / pharmacy purchase (not yet a settlement)."""
+    dx = pick_dx(W, rng, vt, p) if dx is None else dx
+    n = int(rng.integers(2, 6)) if n is None else n
+    return dx, W.honest_lines(rng, p, inst, vt, dx, day, n, exclude=set(exclude))
+
+
+def stay_window(W: World, rng, los_lo: int = 2, los_hi: int = 8, tail: int = 0) -> tuple[int, int]:
+    """(admit, discharge) of a stay discharged inside the run, `tail` days before its end at least."""
+    los = int(rng.integers(los_lo, los_hi + 1))
+    d = day_in(W, rng, 0, tail)
+    return d - los, d
