@@ -110,7 +110,7 @@ def background_day(W: World, day: int, rng: np.random.Generator) -> DayResult:
     rows = np.arange(a)
     parts.append((rows, np.full(a, day), W.consult_items[rng.integers(0, len(W.consult_items), a)],
                   np.full(a, 1000), None))
-    nl = rng.integers(1, 8, a)
+    nl = rng.integers(2, 9, a)
     r = np.repeat(rows, nl)
     it = _menu_items(W, np.full(len(r), OP), sex[r], ag[r], lvl[r], dx[r], rng)
     parts.append((r, np.full(len(r), day), it, _qty(W, it, rng), None))

@@ -365,16 +365,17 @@ class World:
 
     def take_patients(self, k: int = 1, ag: int | None = None, sex: int | None = None) -> list[int]:
         """Reserved persons (no background claims) for schemes and look-alikes."""
-        out = []
-        rest = []
-        for p in self._reserved_pool:
-            if len(out) < k and (ag is None or self.agegroup[p] == ag) and (sex is None or self.sex[p] == sex):
+        out, idx = [], []
+        for j, p in enumerate(self._reserved_pool):
+            if (ag is None or self.agegroup[p] == ag) and (sex is None or self.sex[p] == sex):
                 out.append(int(p))
-            else:
-                rest.append(p)
+                idx.append(j)
+                if len(out) == k:
+                    break
         if len(out) < k:
             raise RuntimeError("reserved pool exhausted")
-        self._reserved_pool = rest
+        for j in reversed(idx):
+            del self._reserved_pool[j]
         return out
 
     # ------------------------------------------------------------------ prices
