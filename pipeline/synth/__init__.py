@@ -101,6 +101,7 @@ def generate(out: Path, days: int = 30, scale: float = 1.0, seed: int = 7, start
     cases: list[dict] = []
     rings: list[dict] = []
     per_scheme: dict[str, int] = {}
+    scheme_lookalikes: list[dict] = []
 
     def collect(so: SchemeOutput, name: str):
         for p in so.settlements:
@@ -114,8 +115,10 @@ def generate(out: Path, days: int = 30, scale: float = 1.0, seed: int = 7, start
             collect(so, name)
             cases.extend(so.cases)
             rings.extend(so.ring_members)
+            scheme_lookalikes.extend(so.lookalikes)
             per_scheme[name] = len(so.cases)
     la_out, la_rows = lookalikes.plant(W, np.random.default_rng([seed, 600]), scale)
+    la_rows.extend(scheme_lookalikes)
     collect(la_out, "lookalikes")
 
     watched: dict[str, list] = {}

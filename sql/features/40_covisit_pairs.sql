@@ -21,6 +21,13 @@
 -- follow a hypergeometric law: expected = visits_a * visits_b / open_days, and
 -- surprise = -log10 of an upper bound on P(shared >= covisit_days)
 -- (P(X >= k) <= (min(na, nb) - k + 1) * P(X = k) once k is past the mode).
+--
+-- Shared rhythm: patients on a fixed schedule (refills every 14 days, a visit every 5
+-- days, dialysis shifts) do not pick days at random. When every gap between a patient's
+-- visits to the context is a multiple of rhythm_a, likewise for b, and their first days
+-- differ by a multiple of the common period p = gcd(rhythm_a, rhythm_b, first-day gap)
+-- >= 2, the two are simply in phase (chance about 1/p), so their surprise is capped at
+-- log10(p): scheduled care is explained, as a household's joint visits are.
 WITH visits AS (
     -- one row per patient, context and day: a patient seen twice that day counts once
     SELECT DISTINCT 'doctor' AS context_kind, doctor_id AS context_id, patient_id,
@@ -36,9 +43,15 @@ context_days AS (
     FROM visits
     GROUP BY context_kind, context_id
 ),
-regulars AS (
-    SELECT context_kind, context_id, patient_id, count(*) AS visit_days
+visit_gaps AS (
+    SELECT *, date_diff('day', lag(day) OVER (PARTITION BY context_kind, context_id, patient_id
+                                             ORDER BY day), day) AS gap
     FROM visits
+),
+regulars AS (
+    SELECT context_kind, context_id, patient_id, count(*) AS visit_days, min(day) AS first_day,
+           list_reduce(list(gap) FILTER (WHERE gap IS NOT NULL), lambda a, b: gcd(a, b)) AS rhythm
+    FROM visit_gaps
     GROUP BY context_kind, context_id, patient_id
     HAVING count(*) >= 2
 ),
@@ -71,6 +84,7 @@ pairs AS (
 scored AS (
     SELECT p.*, ra.visit_days AS visits_a, rb.visit_days AS visits_b, c.open_days,
            ra.visit_days * rb.visit_days / c.open_days AS expected,
+           gcd(gcd(ra.rhythm, rb.rhythm), abs(date_diff('day', ra.first_day, rb.first_day))) AS shared_rhythm,
            CAST(ra.visit_days AS DOUBLE) AS na, CAST(rb.visit_days AS DOUBLE) AS nb,
            CAST(c.open_days AS DOUBLE) AS nd, CAST(p.covisit_days AS DOUBLE) AS k
     FROM pairs AS p
@@ -82,13 +96,14 @@ scored AS (
 )
 SELECT
     context_kind, context_id, patient_a, patient_b, covisit_days, first_day, last_day,
-    visits_a, visits_b, open_days, expected,
+    visits_a, visits_b, open_days, expected, shared_rhythm,
     covisit_days / nullif(expected, 0) AS lift,
-    CASE WHEN k > (na + 1) * (nb + 1) / (nd + 2) THEN greatest(0, -(
+    least(CASE WHEN k > (na + 1) * (nb + 1) / (nd + 2) THEN greatest(0, -(
             -- ln P(X = k) = ln C(na, k) + ln C(nd - na, nb - k) - ln C(nd, nb)
               (lgamma(na + 1) - lgamma(k + 1) - lgamma(na - k + 1))
             + (lgamma(nd - na + 1) - lgamma(nb - k + 1) - lgamma(nd - na - nb + k + 1))
             - (lgamma(nd + 1) - lgamma(nb + 1) - lgamma(nd - nb + 1))
             + ln(least(na, nb) - k + 1)) / ln(10))
-         ELSE 0 END AS surprise
+         ELSE 0 END,
+          CASE WHEN shared_rhythm >= 2 THEN log10(shared_rhythm) ELSE 'infinity'::DOUBLE END) AS surprise
 FROM scored
