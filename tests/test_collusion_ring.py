@@ -93,7 +93,7 @@ def planted(tmp_path_factory):
     # 4. two rings at one institution, each with its own doctors and days
     d_a, d_b1, d_b2 = (w.doctor(d, "H00000000004") for d in
                        ("D100000000003", "D100000000004", "D100000000005"))
-    ring_a = w.people("RNGA", 12)
+    ring_a = w.people("RNGA", 4) + w.people("RNGX", 8, phone="ph-broker")   # 8 cards on one phone
     ring_b = w.people("RNGB", 10)
     w.ring(ring_a, "H00000000004", [d_a], rng)
     w.ring(ring_b, "H00000000004", [d_b1, d_b2], rng)       # a ring with two doctors
@@ -147,6 +147,12 @@ def test_two_rings_at_one_institution_are_two_rings(planted):
     assert a[0]["patient"] == planted["ring_a"] and b[0]["patient"] == planted["ring_b"]
     d_a, d_b = planted["doctors_ab"]
     assert a[0]["doctor"] == {d_a} and b[0]["doctor"] == d_b
+
+
+def test_phone_binding_ring_cards_is_an_intermediary(planted):
+    a = _ring_with(planted, planted["ring_a"])[0]
+    assert a.get("intermediary") == {"phone:ph-broker"}
+    assert all("intermediary" not in m for m in planted["rings"].values() if m is not a)
 
 
 def test_no_other_rings_and_findings_carry_evidence(planted):
@@ -203,3 +209,60 @@ def test_ring_id_is_stable_for_the_same_members():
     mod, _ = _load_detector()
     assert mod.ring_id(["P2", "P1", "D1"]) == mod.ring_id(["D1", "P1", "P2"])
     assert mod.ring_id(["P2", "P1", "D1"]) != mod.ring_id(["P2", "P1", "D2"])
+
+
+@pytest.fixture(scope="module")
+def generated_month(tmp_path_factory):
+    from pipeline.synth import generate
+    root = tmp_path_factory.mktemp("ring_month")
+    generate(root, days=30, scale=0.3, seed=5, start="2026-09-01")
+    st = load_settings(data_dir=root / "data")
+    for r in ingest.ingest(st, root / "landing"):
+        validate.validate(st, r.extract_date)
+    out = screen.screen(st, "2026-09-30", render=False)
+    con = duckdb.connect()
+
+    def groups(path, where=""):
+        g = {}
+        for rid, m in con.sql(f"SELECT ring_id, member_id FROM read_parquet('{path}') "
+                              f"WHERE member_type = 'patient' {where}").fetchall():
+            g.setdefault(rid, set()).add(m)
+        return g
+    planted = groups(root / "truth" / "ring_members.parquet")
+    published = groups(out / "rings.parquet")
+    lookalike = {p for k, p in con.sql(f"SELECT kind, patient_id FROM read_parquet("
+                                       f"'{root}/truth/lookalikes.parquet')").fetchall()
+                 if k in ("busy_doctor_regulars", "family_visits_together")}
+    return planted, published, lookalike
+
+
+def test_generated_month_every_planted_ring_is_found(generated_month):
+    planted, published, _ = generated_month
+    assert planted, "the generator planted no ring"
+
+    def jaccard(a, b):
+        return len(a & b) / len(a | b)
+    best = {rid: max((jaccard(m, p) for p in published.values()), default=0.0)
+            for rid, m in planted.items()}
+    assert all(j >= 0.7 for j in best.values()), best
+    matching = sum(1 for p in published.values() if any(jaccard(m, p) >= 0.7 for m in planted.values()))
+    print(f"planted {len(planted)}, published {len(published)}, matching {matching}")
+    assert len(published) <= 2 * len(planted)
+
+
+def test_generated_month_lookalikes_are_not_rings(generated_month):
+    _, published, lookalike = generated_month
+    assert lookalike
+    assert not [p for p in published.values() if len(p & lookalike) >= 0.5 * len(p)]
+
+
+def test_runs_on_a_lake_without_rings(tmp_path):
+    w = World()
+    w.visit("P001", "H00000000001", "D000000000004", MONTH[0])
+    w.visit("P002", "P00000000001", None, MONTH[1])
+    out = screen_world(tmp_path, w)
+    con = duckdb.connect()
+    assert con.sql(f"SELECT count(*) FROM read_parquet('{out}/rings.parquet')").fetchall() == [(0,)]
+    assert con.sql(f"SELECT count(*) FROM read_parquet('{out}/findings.parquet') "
+                   f"WHERE detector_id = 'collusion_ring'").fetchall() == [(0,)]
+    assert not (out / "rings").exists() or not any((out / "rings").iterdir())
