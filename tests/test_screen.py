@@ -178,3 +178,16 @@ def test_generated_month_without_fraud_flags_nothing(generated, detector_id):
     _, run = generated[False]
     n = duckdb.sql(f"SELECT count(*) FROM '{run}/findings.parquet' WHERE detector_id = '{detector_id}'").fetchall()[0][0]
     assert n == 0
+
+
+def test_dismissal_closes_a_finding_from_its_date_on(settings, planted_landing):
+    from pipeline import dismiss
+    _load(settings, planted_landing)
+    run = screen.screen(settings, "2026-10-12")
+    fid = duckdb.sql(f"SELECT finding_id FROM '{run}/findings.parquet' "
+                     f"WHERE detector_id = 'duplicate_billing'").fetchall()[0][0]
+    dismiss.dismiss(settings, fid, "reviewed: two orders, both given", by="inspector", on="2026-10-13")
+    assert fid in {r[1] for r in _findings(screen.screen(settings, "2026-10-12"))}   # history unchanged
+    assert fid not in {r[1] for r in _findings(screen.screen(settings, "2026-10-13"))}
+    with pytest.raises(ValueError):
+        dismiss.dismiss(settings, "../../etc", "x", by="y")
