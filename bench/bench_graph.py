@@ -129,16 +129,18 @@ def bench_pipeline(data: Path, scale: float, days: int, start: str, seed: int) -
     target = features.run_dir(st, run_date) / "features"
     target.mkdir(parents=True, exist_ok=True)
     con = lake.open_screening(st, run_date, features=False)
-    times = {}
+    times, rows = {}, {}
     for name, path in features.feature_files():
         out = target / f"{name}.parquet"
         t = time.perf_counter()
         con.execute(f"COPY ({path.read_text()}) TO {lake.sql_literal(out)} (FORMAT parquet, COMPRESSION zstd)")
         times[name] = round(time.perf_counter() - t, 1)
         con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet({lake.sql_literal(out)})")
+        rows[name] = con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]
     pairs = con.execute("SELECT count(*), count(*) FILTER (WHERE covisit_days >= 3 AND lift >= 3 AND surprise >= 3) "
                         "FROM covisit_pairs").fetchall()[0]
-    (target / "_STATE.json").write_text(json.dumps({"lake": features._lake_state(st, run_date)}))
+    (target / "_STATE.json").write_text(json.dumps({"lake": features._lake_state(st, run_date), "rows": rows}))
+    assert features.is_fresh(st, run_date), "materialised features not seen as fresh"
     con.close()
     emit(part="features", run_date=run_date, settlements=n_claims, charge_lines=n_lines,
          feature_seconds=times, covisit_pairs=pairs[0], surprising_links=pairs[1],

@@ -25,7 +25,7 @@ params:
     description: patients a ring needs
   min_density:
     default: 0.3
-    description: share of the ring's patient pairs that are linked
+    description: share of the ring's meetings its average member came to (also seeds a meeting - at least this share of the core present)
   min_ring_score:
     default: 1.0
     description: rings scoring lower are not published
@@ -35,6 +35,9 @@ params:
   leiden_min_edges:
     default: 20000
     description: components with more edges go to igraph's Leiden instead of networkx Louvain
+  member_false_members:
+    default: 0.5
+    description: expected honest patients admitted to a ring by chance (sets the membership test's threshold from the number of candidates)
   member_min_share:
     default: 0.5
     description: share of a member's visits to the ring's doctors/institutions that fall on the ring's meeting days
@@ -59,8 +62,8 @@ scheme: |
   ring's co-visits were paid; the ring's members are published in rings.parquet and a
   picture of each top ring is written beside the run.
 score: |
-  density of co-visit links among the ring's patients x ln(1 + patients) x ln(1 + mean
-  shared days per link) x (1 + share of fund money on high-resale items) x
+  attendance (share of the ring's meetings the average member came to) x ln(1 + patients)
+  x ln(1 + meetings per member) x (1 + share of fund money on high-resale items) x
   (1 + 0.25 log10(1 + fund money of the co-visit settlements / 1000)).
 false_positives: |
   Households are excluded (a phone or address shared by at most household_max cards:
@@ -112,23 +115,33 @@ WITH links AS (
     WHERE covisit_days >= $min_covisit_days AND lift >= $min_lift AND surprise >= $min_surprise
     GROUP BY patient_a, patient_b
 ),
+linked AS (
+    SELECT patient_a AS patient_id FROM links UNION SELECT patient_b FROM links
+),
 contacts AS (
     SELECT patient_id, 'phone:' || phone_hash AS contact FROM insured_persons WHERE phone_hash IS NOT NULL
     UNION ALL
     SELECT patient_id, 'address:' || address_hash FROM insured_persons WHERE address_hash IS NOT NULL
 ),
-households AS (
+linked_contacts AS (
+    SELECT * FROM contacts SEMI JOIN linked USING (patient_id)
+),
+contact_size AS (
+    SELECT contact, count(DISTINCT patient_id) AS n_cards
+    FROM contacts SEMI JOIN linked_contacts USING (contact)
+    GROUP BY contact
+),
+household_pairs AS (
     -- a contact shared by a few cards is a family: their joint visits are explained
-    SELECT c.patient_id, c.contact
-    FROM contacts AS c
-    JOIN (SELECT contact FROM contacts GROUP BY contact
-          HAVING count(DISTINCT patient_id) BETWEEN 2 AND $household_max) USING (contact)
+    SELECT DISTINCT a.patient_id AS patient_a, b.patient_id AS patient_b
+    FROM linked_contacts AS a
+    JOIN linked_contacts AS b ON a.contact = b.contact AND a.patient_id < b.patient_id
+    JOIN contact_size AS s ON s.contact = a.contact
+    WHERE s.n_cards <= $household_max
 )
 SELECT l.*
 FROM links AS l
-WHERE NOT EXISTS (
-    SELECT 1 FROM households AS ha JOIN households AS hb USING (contact)
-    WHERE ha.patient_id = l.patient_a AND hb.patient_id = l.patient_b)
+ANTI JOIN household_pairs AS h USING (patient_a, patient_b)
 ORDER BY patient_a, patient_b
 """
 
@@ -177,8 +190,10 @@ WITH visits AS (
     SELECT 'institution', institution_id, *
     FROM claims
 )
-SELECT c.ring_no, v.level, v.column_id, v.patient_id, v.admit_date AS day, v.settlement_id,
-       v.institution_id, v.doctor_id, v.fund_paid
+-- at level 'doctor' a slot is a day with any of the ring's doctors (a ring with two
+-- doctors splits each meeting between them)
+SELECT c.ring_no, v.level, CASE WHEN v.level = 'doctor' THEN '*' ELSE v.column_id END AS column_id,
+       v.patient_id, v.admit_date AS day, v.settlement_id, v.institution_id, v.doctor_id, v.fund_paid
 FROM visits AS v
 JOIN _ring_columns AS c USING (level, column_id);
 CREATE OR REPLACE TEMP TABLE _ring_slots AS
@@ -204,15 +219,22 @@ WITH per_patient AS (
     JOIN _ring_slots AS s USING (ring_no, level, column_id, day)
     GROUP BY v.ring_no, v.level, v.patient_id
 ),
+tested AS (
+    -- every patient who came to the ring's columns often enough to pass is a candidate:
+    -- the admission threshold grows with their number (multiple testing)
+    SELECT *, count(*) FILTER (WHERE n_slots >= $min_covisit_days)
+                  OVER (PARTITION BY ring_no, level) AS candidates
+    FROM per_patient
+),
 totals AS (
     SELECT ring_no, level, count(*) AS open_slots, count(*) FILTER (WHERE meeting) AS meetings
     FROM _ring_slots
     GROUP BY ring_no, level
 )
-SELECT p.ring_no, p.level, p.patient_id, p.n_slots, p.k, t.meetings, t.open_slots,
+SELECT p.ring_no, p.level, p.patient_id, p.n_slots, p.k, p.candidates, t.meetings, t.open_slots,
        _surprise(CAST(p.n_slots AS DOUBLE), CAST(t.meetings AS DOUBLE),
                  CAST(t.open_slots AS DOUBLE), CAST(p.k AS DOUBLE)) AS surprise
-FROM per_patient AS p
+FROM tested AS p
 JOIN totals AS t USING (ring_no, level)
 WHERE p.k >= $min_covisit_days
 """
@@ -404,7 +426,10 @@ def _members(con, cores: list[dict], params: dict) -> tuple[dict, list[dict]]:
     members = defaultdict(dict)
     for t in tests:
         share = t["k"] / t["n_slots"] if t["n_slots"] else 0.0
-        if (t["k"] >= params["min_covisit_days"] and t["surprise"] >= params["min_surprise"]
+        # admit while the expected number of honest candidates passing by chance stays
+        # below member_false_members per ring (p <= false_members / candidates)
+        threshold = math.log10(max(t["candidates"], 10) / params["member_false_members"])
+        if (t["k"] >= params["min_covisit_days"] and t["surprise"] >= threshold
                 and share >= params["member_min_share"]):
             best = members[t["ring_no"]].get(t["patient_id"])
             if best is None or t["surprise"] > best["surprise"]:
@@ -437,23 +462,30 @@ def _rings_of(con, g: nx.Graph, groups: list[set], params: dict) -> list[dict]:
     contacts = _shared_contacts(con, [set(m) for m in members.values()], params)
 
     rings = []
-    for no, core in enumerate(cores):
-        patients = sorted(members.get(no, {}))
+    for nos in _merged(members):
+        patients = sorted(set().union(*(members[n] for n in nos)))
+        core = {"columns": set().union(*(cores[n]["columns"] for n in nos))}
         if len(patients) < params["min_ring_patients"]:
             continue
         sub = g.subgraph(patients).copy()
         sub.add_nodes_from(patients)
-        density = nx.density(sub)
+        # each member's best membership test (merged seeds: the strongest of them)
+        tests = {}
+        for n in nos:
+            for p, t in members[n].items():
+                if p not in tests or t["surprise"] > tests[p]["surprise"]:
+                    tests[p] = t
+        # density: share of the ring's meetings the average member came to
+        density = sum(t["k"] / t["meetings"] for t in tests.values()) / len(tests)
         if density < params["min_density"]:
             continue
-        rows = rows_of.get(no, [])
-        by_sid = {r["settlement_id"]: r for r in rows}
+        by_sid = {r["settlement_id"]: r for n in nos for r in rows_of.get(n, [])}
         fund = sum(float(r["fund_paid"]) for r in by_sid.values())
         line_fund = sum(high_value.get(s, (0, 0))[0] for s in by_sid)
         hv_fund = sum(high_value.get(s, (0, 0))[1] for s in by_sid)
         high_share = hv_fund / line_fund if line_fund > 0 else 0.0
         link_days = [d for _, _, d in sub.edges(data="weight")]
-        mean_days = sum(link_days) / len(link_days) if link_days else 0.0
+        mean_days = sum(t["k"] for t in tests.values()) / len(tests)     # meetings per member
         score = (density * _ln1p(len(patients)) * _ln1p(mean_days) * (1 + high_share)
                  * (1 + 0.25 * _log10(1 + fund / 1000)))
         if score < params["min_ring_score"]:
@@ -487,6 +519,7 @@ def _rings_of(con, g: nx.Graph, groups: list[set], params: dict) -> list[dict]:
             "ring_id": ring_id(patients + doctors), "score": round(score, 6),
             "patients": patients, "doctors": doctors, "members": members_list,
             "charged": charged, "density": density, "mean_days": mean_days,
+            "pair_density": nx.density(sub),
             "n_days": len({r["day"] for r in by_sid.values()}), "fund": fund,
             "high_share": high_share, "links": len(link_days), "intermediaries": intermediaries,
             "edges": {
@@ -500,6 +533,27 @@ def _rings_of(con, g: nx.Graph, groups: list[set], params: dict) -> list[dict]:
             },
         })
     return _distinct(rings)
+
+
+def _merged(members: dict) -> list[list[int]]:
+    """Seeds whose members mostly coincide are one ring (a ring split by community
+    detection grows back whole from each part): union them, transitively."""
+    nos = sorted(n for n, m in members.items() if m)
+    parent = {n: n for n in nos}
+
+    def root(n):
+        while parent[n] != n:
+            n = parent[n]
+        return n
+    for i, a in enumerate(nos):
+        for b in nos[i + 1:]:
+            ma, mb = set(members[a]), set(members[b])
+            if len(ma & mb) >= 0.5 * min(len(ma), len(mb)):
+                parent[root(b)] = root(a)
+    out = defaultdict(list)
+    for n in nos:
+        out[root(n)].append(n)
+    return sorted(out.values())
 
 
 def _distinct(rings: list[dict]) -> list[dict]:
@@ -523,14 +577,16 @@ def _shared_contacts(con, groups: list[set], params: dict) -> dict[str, set]:
             UNION ALL
             SELECT patient_id, 'address:' || address_hash FROM insured_persons WHERE address_hash IS NOT NULL
         ),
+        ring_contacts AS (
+            SELECT * FROM contacts SEMI JOIN _ring_patients USING (patient_id)
+        ),
         wide AS (
-            SELECT contact FROM contacts GROUP BY contact
-            HAVING count(DISTINCT patient_id) > $household_max
+            SELECT contact FROM contacts SEMI JOIN ring_contacts USING (contact)
+            GROUP BY contact HAVING count(DISTINCT patient_id) > $household_max
         )
-        SELECT c.contact, c.patient_id
-        FROM contacts AS c
+        SELECT contact, patient_id
+        FROM ring_contacts
         SEMI JOIN wide USING (contact)
-        SEMI JOIN _ring_patients USING (patient_id)
     """, {"household_max": params["household_max"]}).fetchall()
     con.unregister("_ring_patients")
     out = defaultdict(set)
@@ -556,7 +612,8 @@ def _findings_of(r: dict) -> list[dict]:
             "ring_id": r["ring_id"], "patients": r["patients"], "doctors": r["doctors"],
             "intermediaries": r["intermediaries"], "institutions": sorted(r["charged"]),
             "n_patients": len(r["patients"]), "covisit_links": r["links"],
-            "density": round(r["density"], 4), "mean_shared_days": round(r["mean_days"], 2),
+            "attendance": round(r["density"], 4), "meetings_per_member": round(r["mean_days"], 2),
+            "pair_density": round(r["pair_density"], 4),
             "ring_days": r["n_days"], "days_at_institution": days,
             "ring_fund": round(r["fund"], 2), "fund_at_institution": round(fund, 2),
             "high_value_share": round(r["high_share"], 4),
@@ -565,11 +622,12 @@ def _findings_of(r: dict) -> list[dict]:
             "finding_key": f"{r['ring_id']}|{inst}", "entity_type": "ring", "entity_id": r["ring_id"],
             "institution_id": inst, "patient_id": None, "doctor_id": main_doctor,
             "settlement_ids": sids, "score": r["score"], "amount_at_risk": round(fund, 2),
-            "reason": (f"{len(r['patients'])} patients visited {len(r['doctors'])} doctor(s) together "
-                       f"on {days} day(s) at {inst} (each linked pair shared {r['mean_days']:.1f} days "
-                       f"on average, far above chance); {len(sids)} co-visit settlements. / "
-                       f"{len(r['patients'])}名参保人在{inst}与{len(r['doctors'])}名医生结伴就医{days}天"
-                       f"（每对平均共同就诊{r['mean_days']:.1f}天，远高于随机水平），涉及{len(sids)}笔结算。"),
+            "reason": (f"{len(r['patients'])} patients came together to {len(r['doctors'])} doctor(s) at "
+                       f"{inst} on {days} day(s); the average member came to {r['density']:.0%} of the "
+                       f"ring's meetings ({r['mean_days']:.1f}), far above chance; {len(sids)} settlements. / "
+                       f"{len(r['patients'])}名参保人在{inst}结伴就诊{days}天（医生{len(r['doctors'])}名），"
+                       f"成员平均参加团伙{r['density']:.0%}的集中就诊（{r['mean_days']:.1f}次），远高于随机水平；"
+                       f"涉及{len(sids)}笔结算。"),
             "evidence": json.dumps(evidence, ensure_ascii=False, default=str),
         })
     return out
