@@ -464,7 +464,6 @@ def _rings_of(con, g: nx.Graph, groups: list[set], params: dict) -> list[dict]:
     rings = []
     for nos in _merged(members):
         patients = sorted(set().union(*(members[n] for n in nos)))
-        core = {"columns": set().union(*(cores[n]["columns"] for n in nos))}
         if len(patients) < params["min_ring_patients"]:
             continue
         sub = g.subgraph(patients).copy()
@@ -490,13 +489,15 @@ def _rings_of(con, g: nx.Graph, groups: list[set], params: dict) -> list[dict]:
                  * (1 + 0.25 * _log10(1 + fund / 1000)))
         if score < params["min_ring_score"]:
             continue
-        # doctors of the ring: core doctors the members met on meeting days
-        met = defaultdict(set)
+        # doctors of the ring: those its members met on meeting days, on min_covisit_days
+        # days at least and as a group (three members or more)
+        met, seen_by = defaultdict(set), defaultdict(set)
         for r in by_sid.values():
             if r["doctor_id"] is not None:
                 met[r["doctor_id"]].add(r["day"])
-        doctors = sorted(cid for t, cid in core["columns"]
-                         if t == "doctor" and len(met.get(cid, ())) >= params["min_covisit_days"])
+                seen_by[r["doctor_id"]].add(r["patient_id"])
+        doctors = sorted(d for d in met
+                         if len(met[d]) >= params["min_covisit_days"] and len(seen_by[d]) >= 3)
         by_inst = defaultdict(list)
         for r in by_sid.values():
             by_inst[r["institution_id"]].append(r)
