@@ -55,23 +55,32 @@ scheme: |
   Organised fraud shows up as structure: the same group of patients (recruited, or with
   their cards gathered by one intermediary) sees the same doctor or institution on the
   same days again and again (结伴就医). Pairs of patients sharing a doctor-day or an
-  institution-day far more often than their own visit frequencies explain are linked; the
-  linked groups (connected components, split by Louvain/Leiden community detection) are
-  trimmed to their dense core with the doctors they meet (greedy peeling of the
-  patient-doctor graph, FRAUDAR-style). One finding per ring and institution where the
-  ring's co-visits were paid; the ring's members are published in rings.parquet and a
-  picture of each top ring is written beside the run.
+  institution-day far more often than their own visit frequencies explain are linked
+  (covisit_pairs); the linked groups (connected components, split by Louvain / Leiden
+  community detection) are trimmed to their dense core with the doctors they meet (greedy
+  peeling of the patient-patient and patient-doctor graph, FRAUDAR-style). The core's
+  meeting days (days its doctors saw a good part of the core) then decide membership:
+  every patient of those doctors / institutions whose visits fall on the meeting days far
+  more than chance joins the ring. One finding per ring and institution where it met on
+  min_covisit_days days (settlement_ids = the members' visits on meeting days); members
+  in rings.parquet (patients, doctors, institutions, and as intermediaries the
+  non-household phones/addresses binding several members' cards); a picture of each top
+  ring beside the run (rings/<ring_id>.png).
 score: |
   attendance (share of the ring's meetings the average member came to) x ln(1 + patients)
   x ln(1 + meetings per member) x (1 + share of fund money on high-resale items) x
   (1 + 0.25 log10(1 + fund money of the co-visit settlements / 1000)).
 false_positives: |
   Households are excluded (a phone or address shared by at most household_max cards:
-  their joint visits are explained). Patients treated in fixed cohorts (dialysis shifts,
-  group rehabilitation, a school class sent for a check-up) co-visit by design and can
-  appear as rings: check the diagnoses and the items. A ring hidden inside a doctor-day
-  with more than 60 regular patients is not paired (bound of the covisit_pairs feature).
-  Run on the whole lake, not on patient shards: a ring split over shards is weakened.
+  their joint visits are explained), and so are patients who keep the same fixed rhythm
+  in phase (refills every 14 days, a visit every 5 days: scheduled care). Patients
+  treated in irregular fixed cohorts (group rehabilitation, a class sent for a check-up)
+  co-visit by design and can appear as rings: check the diagnoses and the items. Known
+  gaps: a ring meeting on a fixed weekly rhythm looks like scheduled care and is not
+  linked; a ring hidden inside a doctor-day with more than 60 regular patients is not
+  paired (bound of covisit_pairs); a phone gathering many cards makes no ring without
+  co-visits. Run on the whole lake, not on patient shards: a ring split over shards is
+  weakened.
 ---
 Collusion rings from the co-visit graph: edges in DuckDB, graphs in networkx (igraph's
 Leiden for large components).
