@@ -36,7 +36,7 @@ params:
     default: 20000
     description: components with more edges go to igraph's Leiden instead of networkx Louvain
   member_false_members:
-    default: 0.5
+    default: 0.2
     description: expected honest patients admitted to a ring by chance (sets the membership test's threshold from the number of candidates)
   member_min_share:
     default: 0.5

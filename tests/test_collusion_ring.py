@@ -90,6 +90,13 @@ def planted(tmp_path_factory):
         for p in family:
             w.visit(p, "H00000000002", "D000000000003", day)
     w.background(w.people("DIST", 30), "H00000000002", ["D000000000003"], rng)
+    # 3b. a dialysis shift: 12 patients every Monday, Wednesday and Friday with one doctor
+    d_dial = w.doctor("D100000000006", "H00000000002")
+    for p in w.people("DIAL", 12):
+        for day in MONTH:
+            if day.isoweekday() in (1, 3, 5) and rng.random() < 0.9:
+                w.visit(p, "H00000000002", d_dial, day, item="LAB01", price=25)
+    w.background(w.people("NEPH", 30), "H00000000002", [d_dial], rng)
     # 4. two rings at one institution, each with its own doctors and days
     d_a, d_b1, d_b2 = (w.doctor(d, "H00000000004") for d in
                        ("D100000000003", "D100000000004", "D100000000005"))
@@ -133,6 +140,11 @@ def test_ring_of_one_doctor_and_15_patients_is_one_ring(planted):
 def test_busy_honest_doctor_is_not_a_ring(planted):
     assert not [m for m in planted["rings"].values()
                 if any(p.startswith("BUSY") for p in m.get("patient", ()))]
+
+
+def test_dialysis_shift_on_fixed_weekdays_is_not_a_ring(planted):
+    assert not [m for m in planted["rings"].values()
+                if any(p.startswith("DIAL") for p in m.get("patient", ()))]
 
 
 def test_family_sharing_a_phone_is_not_a_ring(planted):

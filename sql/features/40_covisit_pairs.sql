@@ -28,6 +28,12 @@
 -- differ by a multiple of the common period p = gcd(rhythm_a, rhythm_b, first-day gap)
 -- >= 2, the two are simply in phase (chance about 1/p), so their surprise is capped at
 -- log10(p): scheduled care is explained, as a household's joint visits are.
+--
+-- Weekly habit: a patient whose visits to the context fall on a few weekdays, each of them
+-- at least twice (dialysis Monday/Wednesday/Friday, rehabilitation Tuesday/Thursday), is
+-- habitual. For two habitual patients the chance model draws their days only from the
+-- context's open days on the weekdays either of them keeps (open_days of those weekdays),
+-- so two patients on the same weekly schedule are not surprising.
 WITH visits AS (
     -- one row per patient, context and day: a patient seen twice that day counts once
     SELECT DISTINCT 'doctor' AS context_kind, doctor_id AS context_id, patient_id,
@@ -43,6 +49,11 @@ context_days AS (
     FROM visits
     GROUP BY context_kind, context_id
 ),
+context_weekdays AS (
+    SELECT context_kind, context_id, isodow(day) - 1 AS weekday, count(DISTINCT day) AS open_days
+    FROM visits
+    GROUP BY context_kind, context_id, isodow(day) - 1
+),
 visit_gaps AS (
     SELECT *, date_diff('day', lag(day) OVER (PARTITION BY context_kind, context_id, patient_id
                                              ORDER BY day), day) AS gap
@@ -50,7 +61,9 @@ visit_gaps AS (
 ),
 regulars AS (
     SELECT context_kind, context_id, patient_id, count(*) AS visit_days, min(day) AS first_day,
-           list_reduce(list(gap) FILTER (WHERE gap IS NOT NULL), lambda a, b: gcd(a, b)) AS rhythm
+           list_reduce(list(gap) FILTER (WHERE gap IS NOT NULL), lambda a, b: gcd(a, b)) AS rhythm,
+           bit_or(1 << (isodow(day) - 1)) AS weekdays,
+           count(*) >= 2 * bit_count(bit_or(1 << (isodow(day) - 1))) AS habitual
     FROM visit_gaps
     GROUP BY context_kind, context_id, patient_id
     HAVING count(*) >= 2
@@ -81,18 +94,34 @@ pairs AS (
     GROUP BY a.context_kind, a.context_id, a.patient_id, b.patient_id
     HAVING count(*) >= 2
 ),
+habit_days AS (
+    -- open days on the weekdays two habitual patients keep
+    SELECT p.context_kind, p.context_id, p.patient_a, p.patient_b, sum(w.open_days) AS open_days
+    FROM pairs AS p
+    JOIN regulars AS ra ON ra.context_kind = p.context_kind AND ra.context_id = p.context_id
+                       AND ra.patient_id = p.patient_a AND ra.habitual
+    JOIN regulars AS rb ON rb.context_kind = p.context_kind AND rb.context_id = p.context_id
+                       AND rb.patient_id = p.patient_b AND rb.habitual
+    JOIN context_weekdays AS w ON w.context_kind = p.context_kind AND w.context_id = p.context_id
+                              AND ((ra.weekdays | rb.weekdays) >> w.weekday) & 1 = 1
+    GROUP BY p.context_kind, p.context_id, p.patient_a, p.patient_b
+),
 scored AS (
-    SELECT p.*, ra.visit_days AS visits_a, rb.visit_days AS visits_b, c.open_days,
-           ra.visit_days * rb.visit_days / c.open_days AS expected,
+    SELECT p.*, ra.visit_days AS visits_a, rb.visit_days AS visits_b,
+           coalesce(h.open_days, c.open_days) AS open_days,
+           ra.visit_days * rb.visit_days / coalesce(h.open_days, c.open_days) AS expected,
            gcd(gcd(ra.rhythm, rb.rhythm), abs(date_diff('day', ra.first_day, rb.first_day))) AS shared_rhythm,
            CAST(ra.visit_days AS DOUBLE) AS na, CAST(rb.visit_days AS DOUBLE) AS nb,
-           CAST(c.open_days AS DOUBLE) AS nd, CAST(p.covisit_days AS DOUBLE) AS k
+           CAST(coalesce(h.open_days, c.open_days) AS DOUBLE) AS nd,
+           CAST(p.covisit_days AS DOUBLE) AS k
     FROM pairs AS p
     JOIN regulars AS ra ON ra.context_kind = p.context_kind AND ra.context_id = p.context_id
                        AND ra.patient_id = p.patient_a
     JOIN regulars AS rb ON rb.context_kind = p.context_kind AND rb.context_id = p.context_id
                        AND rb.patient_id = p.patient_b
     JOIN context_days AS c ON c.context_kind = p.context_kind AND c.context_id = p.context_id
+    LEFT JOIN habit_days AS h ON h.context_kind = p.context_kind AND h.context_id = p.context_id
+                             AND h.patient_a = p.patient_a AND h.patient_b = p.patient_b
 )
 SELECT
     context_kind, context_id, patient_a, patient_b, covisit_days, first_day, last_day,
