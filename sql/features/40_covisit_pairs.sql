@@ -29,11 +29,12 @@
 -- >= 2, the two are simply in phase (chance about 1/p), so their surprise is capped at
 -- log10(p): scheduled care is explained, as a household's joint visits are.
 --
--- Weekly habit: a patient whose visits to the context fall on a few weekdays, each of them
--- at least twice (dialysis Monday/Wednesday/Friday, rehabilitation Tuesday/Thursday), is
--- habitual. For two habitual patients the chance model draws their days only from the
--- context's open days on the weekdays either of them keeps (open_days of those weekdays),
--- so two patients on the same weekly schedule are not surprising.
+-- Weekly habit: a patient whose visits to the context fall on a few weekdays, at least
+-- three visits per weekday kept (dialysis Monday/Wednesday/Friday, rehabilitation
+-- Tuesday/Thursday), is habitual (three, not two: a ring member's four or five visits on
+-- random meeting days often repeat a weekday twice by chance). For two habitual patients
+-- the chance model draws their days only from the context's open days on the weekdays
+-- either of them keeps, so two patients on the same weekly schedule are not surprising.
 WITH visits AS (
     -- one row per patient, context and day: a patient seen twice that day counts once
     SELECT DISTINCT 'doctor' AS context_kind, doctor_id AS context_id, patient_id,
@@ -63,7 +64,7 @@ regulars AS (
     SELECT context_kind, context_id, patient_id, count(*) AS visit_days, min(day) AS first_day,
            list_reduce(list(gap) FILTER (WHERE gap IS NOT NULL), lambda a, b: gcd(a, b)) AS rhythm,
            bit_or(1 << (isodow(day) - 1)) AS weekdays,
-           count(*) >= 2 * bit_count(bit_or(1 << (isodow(day) - 1))) AS habitual
+           count(*) >= 3 * bit_count(bit_or(1 << (isodow(day) - 1))) AS habitual
     FROM visit_gaps
     GROUP BY context_kind, context_id, patient_id
     HAVING count(*) >= 2
