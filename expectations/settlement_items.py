@@ -53,7 +53,7 @@ _NOT_REVERSAL = Column("is_reversal") == False  # noqa: E712 (a GX condition)
 
 def rules(cfg, extract_date: str):
     cents = cfg.tolerance("amount_cents") / 100
-    when = {"row_condition": _NOT_REVERSAL, "condition_parser": "great_expectations"}
+    when = {"row_condition": _NOT_REVERSAL}
     return [
         rule("columns_present", "MISSING_COLUMN", "Every contract column present", "合同字段齐全",
              E.ExpectTableColumnsToMatchSet(column_set=list(contract.SETTLEMENT_ITEMS.names), exact_match=False)),

@@ -36,7 +36,7 @@ _STAY = Column("visit_type") == "inpatient"
 
 
 def _when(condition):
-    return {"row_condition": condition, "condition_parser": "great_expectations"}
+    return {"row_condition": condition}
 
 
 def rules(cfg, extract_date: str):

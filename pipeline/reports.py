@@ -18,7 +18,23 @@ def renderer(settings: Settings, run_date: str):
     """A callable that renders the reports of a run into its (unpublished) folder."""
     def render(folder: Path) -> None:
         render_overview(folder, run_date)
+        copy_validation_docs(settings, run_date, folder)
     return render
+
+
+def copy_validation_docs(settings: Settings, run_date: str, folder: Path) -> Path | None:
+    """Put the validation Data Docs and results of the run date's extract beside the run."""
+    import shutil
+
+    from pipeline.validate import report_dir
+    src = report_dir(settings, run_date)
+    if not (src / "data_docs").is_dir():
+        return None
+    dst = folder / "validation"
+    shutil.copytree(src / "data_docs", dst)
+    if (src / "results.json").exists():
+        shutil.copyfile(src / "results.json", dst / "results.json")
+    return dst
 
 
 def render_overview(folder: Path, run_date: str) -> Path:

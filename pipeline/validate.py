@@ -235,7 +235,7 @@ class _Gate:
         self.ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
         self.datasource = self.ctx.data_sources.add_pandas("claimscreen_extract")
         for table in self.tables:
-            self.rows[table] = self.con.execute(f"SELECT count(*) FROM new_{table}").fetchone()[0]
+            self.rows[table] = self.con.execute(f"SELECT count(*) FROM new_{table}").fetchall()[0][0]
             module = suite_module(table)
             results = self._run_suite(table, module)
             results += [self._run_check(table, module, c) for c in module.CHECKS]
@@ -253,7 +253,8 @@ class _Gate:
         fmt = {"result_format": "COMPLETE", "unexpected_index_column_names": key,
                "partial_unexpected_count": SAMPLE, "return_unexpected_index_query": False}
         params = {"extract_date": self.date, **(module.batch_params(self.cfg) if hasattr(module, "batch_params") else {})}
-        reader = self.con.execute(module.BATCH_SQL, params).to_arrow_reader(self.cfg.batch_rows)
+        reader = self.con.sql(module.BATCH_SQL, params=params).to_arrow_reader(self.cfg.batch_rows)
+        pending = []        # offender keys, inserted once the stream is drained (one open result)
         limit = self._escalation_limit(table)
         agg: dict[str, dict] = {}
         n_batches = 0
@@ -300,7 +301,12 @@ class _Gate:
                     have = a.setdefault("collected", 0)
                     idx = res_d["unexpected_index_list"][: max(0, limit + 1 - have)]
                     a["collected"] = have + len(idx)
-                    self._add_offenders(table, key, idx, meta)
+                    pending.append(_offender_table(table, key, idx, meta))
+        reader.close()
+        for t in pending:
+            self.con.register("_new_offenders", t)
+            self.con.execute("INSERT INTO offenders SELECT * FROM _new_offenders")
+            self.con.unregister("_new_offenders")
         out = []
         for a in agg.values():
             cfgx = a["config"]
@@ -322,15 +328,6 @@ class _Gate:
                          or a["partial_unexpected_list"], a["exception"], success)
         return out
 
-    def _add_offenders(self, table: str, key: list[str], index_list: list, meta: dict) -> None:
-        k1 = [None if d.get(key[0]) is None else str(d.get(key[0])) for d in index_list]
-        k2 = [None if len(key) < 2 or d.get(key[1]) is None else int(d[key[1]]) for d in index_list]
-        t = pa.table({"k1": pa.array(k1, pa.string()), "k2": pa.array(k2, pa.int32())})
-        self.con.register("_new_offenders", t)
-        self.con.execute("INSERT INTO offenders SELECT $t, k1, k2, $rule, $reason FROM _new_offenders",
-                         {"t": table, "rule": meta["rule"], "reason": meta["reason_code"]})
-        self.con.unregister("_new_offenders")
-
     def _run_check(self, table: str, module, check: Check):
         """One DuckDB check over the whole extract, as a GX UnexpectedRowsExpectation result."""
         from great_expectations.core import ExpectationValidationResult
@@ -341,7 +338,7 @@ class _Gate:
         error = None
         try:
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE check_rows AS {sql}", check.params(self.cfg))
-            n = self.con.execute("SELECT count(*) FROM check_rows").fetchone()[0]
+            n = self.con.execute("SELECT count(*) FROM check_rows").fetchall()[0][0]
             sample = _rows(self.con, f"SELECT * FROM check_rows LIMIT {SAMPLE}")
             if check.scope == "rows" and meta["severity"] == "row" and n:
                 k2 = "CAST(#2 AS INTEGER)" if len(module.KEY) > 1 else "CAST(NULL AS INTEGER)"
@@ -446,7 +443,7 @@ class _Gate:
         """Write held rows to quarantine/<table>.parquet, then rewrite the data files without them."""
         qdir = self.staged / QUARANTINE
         for table in self.tables:
-            n = self.con.execute(f"SELECT count(*) FROM ({self._quarantine_sql(table)})").fetchone()[0]
+            n = self.con.execute(f"SELECT count(*) FROM ({self._quarantine_sql(table)})").fetchall()[0][0]
             if not n:
                 continue
             qdir.mkdir(exist_ok=True)
@@ -467,8 +464,8 @@ class _Gate:
                         f"(SELECT k1 FROM offenders WHERE tbl = '{table}')")
             for f in self._files(table):
                 src = f"SELECT * FROM {_parquet(f)}"
-                before = self.con.execute(f"SELECT count(*) FROM ({src})").fetchone()[0]
-                after = self.con.execute(f"SELECT count(*) FROM ({src}) AS t {keep}").fetchone()[0]
+                before = self.con.execute(f"SELECT count(*) FROM ({src})").fetchall()[0][0]
+                after = self.con.execute(f"SELECT count(*) FROM ({src}) AS t {keep}").fetchall()[0][0]
                 if after == before:
                     continue
                 tmp = f.with_name(f".{f.stem}.{uuid.uuid4().hex[:6]}.rewrite")
@@ -489,6 +486,15 @@ def _profile_sql(source: str, extract_date: str) -> str:
     return (f"SELECT CAST('{extract_date}' AS DATE) AS extract_date, institution_id, settle_region, "
             f"count(*) AS n_settlements, CAST(coalesce(sum(fund_paid), 0) AS DOUBLE) AS fund_paid "
             f"FROM {source} GROUP BY institution_id, settle_region")
+
+
+def _offender_table(table: str, key: list[str], index_list: list, meta: dict) -> pa.Table:
+    """GX's unexpected_index_list (key values of offending rows) as rows of ``offenders``."""
+    n = len(index_list)
+    k1 = [None if d.get(key[0]) is None else str(d.get(key[0])) for d in index_list]
+    k2 = [None if len(key) < 2 or d.get(key[1]) is None else int(d[key[1]]) for d in index_list]
+    return pa.table({"tbl": [table] * n, "k1": pa.array(k1, pa.string()), "k2": pa.array(k2, pa.int32()),
+                     "rule": [meta["rule"]] * n, "reason_code": [meta["reason_code"]] * n})
 
 
 def _exception_of(info) -> str | None:
