@@ -27,6 +27,7 @@ WITH parent AS (
     GROUP BY settlement_id
 )
 SELECT i.* REPLACE (
+           CAST(i.line_no AS BIGINT) AS line_no,
            CAST(i.quantity AS DOUBLE) AS quantity,
            CAST(i.unit_price AS DOUBLE) AS unit_price,
            CAST(i.amount AS DOUBLE) AS amount,

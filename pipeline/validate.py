@@ -243,50 +243,74 @@ class _Gate:
         self.suite_results["extract"] = _suite_result("extract", [self._run_extract_checks()], self.date)
 
     def _run_suite(self, table: str, module) -> list:
-        """GX pandas engine over the table's batches; results summed per expectation."""
-        from great_expectations.core import ExpectationValidationResult
+        """GX pandas engine over the table's batches; results summed per expectation.
+
+        Two passes: table-level expectations (the column set) see one zero-row frame with
+        every column as stored; row expectations see the streamed batches, which leave
+        out list columns (no row rule reads them, and GX would pickle every batch to
+        fingerprint them).
+        """
+        import great_expectations as gx
 
         suite = build_suite(module, self.cfg, self.date)
+        table_level = [e for e in suite.expectations if e.expectation_type.startswith("expect_table_")]
+        row_level = [e for e in suite.expectations if not e.expectation_type.startswith("expect_table_")]
         asset = self.datasource.add_dataframe_asset(table)
         batch_def = asset.add_batch_definition_whole_dataframe(f"{table} batches")
+        schema = contract.ALL_TABLES[table]
+        lists = [f.name for f in schema if pa.types.is_list(f.type)]
+        params = {"extract_date": self.date,
+                  **(module.batch_params(self.cfg) if hasattr(module, "batch_params") else {})}
+        row_sql = (f"SELECT * EXCLUDE ({', '.join(lists)}) FROM ({module.BATCH_SQL})" if lists
+                   else module.BATCH_SQL)
+        out = []
+        for sql, expectations in ((f"SELECT * FROM new_{table} LIMIT 0", table_level), (row_sql, row_level)):
+            if expectations:
+                part = gx.ExpectationSuite(name=table, expectations=expectations)
+                out += self._run_batches(table, module, batch_def, part, sql,
+                                         params if "$" in sql else {})
+        return out
+
+    def _run_batches(self, table: str, module, batch_def, suite, sql: str, params: dict) -> list:
+        from great_expectations.core import ExpectationValidationResult
+
         key = list(module.KEY)
         fmt = {"result_format": "COMPLETE", "unexpected_index_column_names": key,
                "partial_unexpected_count": SAMPLE, "return_unexpected_index_query": False}
-        params = {"extract_date": self.date, **(module.batch_params(self.cfg) if hasattr(module, "batch_params") else {})}
-        reader = self.con.sql(module.BATCH_SQL, params=params).to_arrow_reader(self.cfg.batch_rows)
+        reader = self.con.sql(sql, params=params).to_arrow_reader(self.cfg.batch_rows)
         pending = []        # offender keys, inserted once the stream is drained (one open result)
         limit = self._escalation_limit(table)
-        agg: dict[str, dict] = {}
+        agg: dict[int, dict] = {}
         n_batches = 0
 
         def batches():
             got = False
             for rb in reader:
                 got = True
-                yield rb
+                yield pa.Table.from_batches([rb])
             if not got:     # an empty table is still checked (schema rules, zero counts)
                 yield reader.schema.empty_table()
 
-        for rb in batches():
+        for batch in batches():
             n_batches += 1
-            df = pa.Table.from_batches([rb]) if isinstance(rb, pa.RecordBatch) else rb
-            df = df.to_pandas(date_as_object=False, split_blocks=True, self_destruct=True)
+            df = batch.to_pandas(date_as_object=False, split_blocks=True, self_destruct=True)
+            del batch
             res = batch_def.get_batch(batch_parameters={"dataframe": df}).validate(suite, result_format=fmt)
             del df
             for pos, r in enumerate(res.results):
                 cfgx = r.expectation_config
                 a = agg.setdefault(pos, {"config": cfgx, "success": True, "element_count": 0,
-                                             "unexpected_count": 0, "missing_count": 0,
-                                             "partial_unexpected_list": [], "partial_unexpected_index_list": [],
-                                             "exception": None, "observed": []})
+                                         "unexpected_count": 0, "missing_count": 0,
+                                         "partial_unexpected_list": [], "partial_unexpected_index_list": [],
+                                         "exception": None, "observed": None, "details": None})
                 a["success"] &= bool(r.success)
                 error = _exception_of(r.exception_info)
                 if error:
                     a["exception"] = error
                     continue
                 res_d = r.result or {}
-                if "observed_value" in res_d:
-                    a["observed"].append(res_d["observed_value"])
+                if "observed_value" in res_d and a["observed"] is None:
+                    a["observed"], a["details"] = _jsonable(res_d["observed_value"]), _jsonable(res_d.get("details"))
                 a["element_count"] += int(res_d.get("element_count") or 0)
                 a["unexpected_count"] += int(res_d.get("unexpected_count") or 0)
                 a["missing_count"] += int(res_d.get("missing_count") or 0)
@@ -314,18 +338,18 @@ class _Gate:
                                         "partial_unexpected_list", "partial_unexpected_index_list")}
             if a["element_count"]:
                 result["unexpected_percent"] = 100.0 * a["unexpected_count"] / a["element_count"]
-            if a["observed"]:
-                result["observed_value"] = _jsonable(a["observed"][0])
+            if a["observed"] is not None:
+                result = {"observed_value": a["observed"], **({"details": a["details"]} if a["details"] else {})}
             exc = ({"raised_exception": True, "exception_message": a["exception"], "exception_traceback": None}
                    if a["exception"] else {"raised_exception": False, "exception_message": None,
                                             "exception_traceback": None})
             success = a["success"] and not a["exception"]
             out.append(ExpectationValidationResult(success=success, expectation_config=cfgx, result=result,
                                                    exception_info=exc, meta={"batches": n_batches}))
+            sample = ([dict(i) if isinstance(i, dict) else i for i in a["partial_unexpected_index_list"]]
+                      or a["partial_unexpected_list"] or ([a["details"]] if a["details"] else []))
             self._record(table, cfgx.meta, _columns_of(cfgx.kwargs), a["unexpected_count"],
-                         a["element_count"] or self.rows[table],
-                         [dict(i) if isinstance(i, dict) else i for i in a["partial_unexpected_index_list"]]
-                         or a["partial_unexpected_list"], a["exception"], success)
+                         a["element_count"] or self.rows[table], sample, a["exception"], success)
         return out
 
     def _run_check(self, table: str, module, check: Check):
@@ -362,7 +386,7 @@ class _Gate:
         check = Check("reference_snapshots_available", "NO_REFERENCE_SNAPSHOT",
                       "Every reference table has a snapshot (this extract or an earlier one)",
                       "每张参考表都有快照",
-                      f"SELECT reference_table FROM (VALUES {values}) AS t(reference_table) "
+                      f"SELECT reference_table FROM (VALUES {values}) AS {{batch}}(reference_table) "
                       f"WHERE reference_table IS NOT NULL", scope="extract")
 
         class _Extract:      # the extract-wide rules have no table of their own

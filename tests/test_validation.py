@@ -162,6 +162,20 @@ def test_clean_nights_pass_with_reports(world):
     assert "PASSED" in text and len(text.splitlines()) < 25
 
 
+def test_generated_nights_pass_clean(tmp_path):
+    """Generated nights (with planted fraud and honest look-alikes) pass the gate: no
+    blocking failure, no quarantined row; fraud stays visible to the detectors."""
+    from pipeline import synth
+    synth.generate(tmp_path, days=3, scale=0.05, seed=3, start="2026-10-01", fraud=True)
+    st = load_settings(data_dir=tmp_path)
+    for d in ingest.landed_dates(tmp_path / "landing"):
+        ingest.ingest_one(st, tmp_path / "landing", d)
+        v = validate.validate(st, d)
+        assert v.status == "passed" and not v.blocking and not v.quarantined, validate.summary(v)
+        assert not validate.quarantined(st, d)
+    assert len(lake.ingested_dates(st)) == 3
+
+
 def test_every_rule_has_a_severity_and_every_severity_a_rule():
     cfg = load_config()
     for table in TABLES:
