@@ -61,12 +61,17 @@ def make(out: Path, lines: int, scale: float) -> None:
     t = time.perf_counter()
     r = ingest.ingest_one(st, out / "landing", date)
     print(f"ingested {r.rows} in {time.perf_counter() - t:.1f}s")
+    # a pristine copy of the ingested night, so `validate` can be repeated
+    shutil.copytree(ingest.incoming_dir(st, date), out / "pristine")
     (out / "bench.json").write_text(json.dumps({"date": date, "rows": r.rows}))
 
 
 def run(out: Path, batch_rows: int | None) -> None:
     meta = json.loads((out / "bench.json").read_text())
     st = load_settings(data_dir=out)
+    for old in (lake.extracts_dir(st), st.lake_dir / "validation", ingest.incoming_dir(st, meta["date"])):
+        shutil.rmtree(old, ignore_errors=True)
+    shutil.copytree(out / "pristine", ingest.incoming_dir(st, meta["date"]))
     t = time.perf_counter()
     overrides = {"batch_rows": batch_rows} if batch_rows else None
     try:

@@ -133,8 +133,20 @@ def build_suite(module, cfg: Config, extract_date: str):
             e.meta = {"rule": r.id, "reason_code": r.reason, "name_en": r.en, "name_zh": r.zh,
                       "severity": sev, "evaluated_by": "great_expectations pandas engine, per batch"}
             e.severity = GX_SEVERITY[sev]
+            # Data Docs print the description instead of GX's English template: give the
+            # supervisors both names and the columns it reads
+            e.description = f"{r.en} / {r.zh} ({_columns(e)}; {sev})"
             expectations.append(e)
     return gx.ExpectationSuite(name=module.TABLE, expectations=expectations)
+
+
+def _columns(e) -> str:
+    for names in (("column",), ("column_A", "column_B"), ("column_set",)):
+        vals = [getattr(e, n, None) for n in names]
+        if all(v is not None for v in vals):
+            flat = [x for v in vals for x in (v if isinstance(v, (list, tuple, set)) else [v])]
+            return ", ".join(map(str, flat)) if len(flat) <= 4 else f"{len(flat)} columns"
+    return "table"
 
 
 def check_expectation(table: str, check: Check, cfg: Config, sql: str):
@@ -144,7 +156,7 @@ def check_expectation(table: str, check: Check, cfg: Config, sql: str):
     sev = cfg.severity(table, check.id)
     with contextlib.redirect_stdout(io.StringIO()):   # GX prints a hint when {batch} is absent
         e = gx.expectations.UnexpectedRowsExpectation(
-            unexpected_rows_query=sql, description=f"{check.en} / {check.zh}")
+            unexpected_rows_query=sql, description=f"{check.en} / {check.zh} (DuckDB; {sev})")
     e.meta = {"rule": check.id, "reason_code": check.reason, "name_en": check.en, "name_zh": check.zh,
               "severity": sev, "evaluated_by": "duckdb, whole extract", "scope": check.scope}
     e.severity = GX_SEVERITY[sev]

@@ -159,6 +159,7 @@ class _Gate:
         self.rows: dict[str, int] = {}
         self.suite_results: dict = {}
         self.outcomes: list[_RuleOutcome] = []
+        self.timings: dict[str, dict] = {}
         ingested = staged / "_INGESTED.json"
         self.ingest_warnings = json.loads(ingested.read_text()).get("warnings", []) if ingested.exists() else []
 
@@ -237,8 +238,12 @@ class _Gate:
         for table in self.tables:
             self.rows[table] = self.con.execute(f"SELECT count(*) FROM new_{table}").fetchall()[0][0]
             module = suite_module(table)
+            t0 = time.perf_counter()
             results = self._run_suite(table, module)
+            t1 = time.perf_counter()
             results += [self._run_check(table, module, c) for c in module.CHECKS]
+            self.timings[table] = {"gx_pandas_s": round(t1 - t0, 2),
+                                   "duckdb_checks_s": round(time.perf_counter() - t1, 2)}
             self.suite_results[table] = _suite_result(table, results, self.date)
         self.suite_results["extract"] = _suite_result("extract", [self._run_extract_checks()], self.date)
 
@@ -599,6 +604,7 @@ def _write_report(settings: Settings, gate: _Gate, result: ValidationResult, sta
         "batch_rows": gate.cfg.batch_rows,
         "rows": result.rows,
         "rules": result.rules,
+        "timings": gate.timings,
         "blocking": result.blocking,
         "quarantined": result.quarantined,
         "warnings": result.warnings,
