@@ -28,7 +28,7 @@ from pipeline.settings import load_settings  # noqa: E402
 PART_LINES = 2_000_000
 
 
-def make(out: Path, lines: int, scale: float) -> None:
+def make(out: Path, lines: int, scale: float, faulty_per_million: int = 0) -> None:
     shutil.rmtree(out, ignore_errors=True)
     seed = out / "seed"
     synth.generate(seed, days=1, scale=scale, seed=11, start="2026-10-01", fraud=True)
@@ -42,7 +42,11 @@ def make(out: Path, lines: int, scale: float) -> None:
     copies = max(1, math.ceil(lines / seed_lines))
     print(f"seed night {date}: {seed_lines} lines; {copies} copies")
     rename = "settlement_id || '-' || lpad(CAST(k AS VARCHAR), 4, '0')"
+    # optionally plant unknown patients on a share of the settlements: the row path at scale
+    faulty = (f"CASE WHEN hash(settlement_id, k) % 1000000 < {int(faulty_per_million)} "
+              f"THEN 'P-UNKNOWN' ELSE patient_id END AS patient_id")
     scols = ", ".join(f"{rename} AS settlement_id" if c == "settlement_id" else
+                      faulty if c == "patient_id" else
                       (f"CASE WHEN reversal_of IS NULL THEN NULL ELSE reversal_of || '-' || "
                        f"lpad(CAST(k AS VARCHAR), 4, '0') END AS reversal_of" if c == "reversal_of" else c)
                       for c in contract.SETTLEMENTS.names)
@@ -95,12 +99,14 @@ def main() -> None:
     m.add_argument("--out", required=True)
     m.add_argument("--lines", type=int, default=10_000_000)
     m.add_argument("--scale", type=float, default=5.0)
+    m.add_argument("--faulty-per-million", type=int, default=0,
+                   help="settlements given an unknown patient (quarantined by the gate)")
     v = sub.add_parser("validate")
     v.add_argument("--out", required=True)
     v.add_argument("--batch-rows", type=int)
     a = ap.parse_args()
     if a.cmd == "make":
-        make(Path(a.out), a.lines, a.scale)
+        make(Path(a.out), a.lines, a.scale, a.faulty_per_million)
     else:
         run(Path(a.out), a.batch_rows)
 

@@ -260,6 +260,22 @@ def test_null_key_blocks_the_extract(world):
     assert ledger[-1]["event"] == "blocked"
 
 
+def test_corrected_redelivery_of_a_blocked_night_passes(world, base):
+    st, landing = world
+    edit(landing, "settlements", lambda rows: [{**r, "settlement_id": None} if r["settlement_id"] == "B03" else r
+                                               for r in rows])
+    outcome, before = run_night(st, landing)
+    assert isinstance(outcome, validate.ExtractBlocked)
+    # the producer re-sends the night, corrected; it replaces the blocked copy in incoming
+    shutil.rmtree(landing / D2)
+    shutil.copytree(base / "landing" / D2, landing / D2)
+    assert ingest.ingest_one(st, landing, D2, replace=True).status == "replaced"
+    v = validate.validate(st, D2)
+    assert v.status == "passed" and not v.quarantined
+    assert validate.load_results(st, D2)["status"] == "passed"
+    assert "B03" in {r["settlement_id"] for r in data_rows(st, "settlements")}
+
+
 def test_zero_row_extract_is_blocked(world):
     st, landing = world
     edit(landing, "settlements", lambda rows: [])
