@@ -107,11 +107,17 @@ def validate(settings: Settings, extract_date: str, config: str | Path | None = 
                                  "failures": result.blocking})
             log.error("%s", summary(result))
             raise ExtractBlocked(extract_date, result.blocking, result.report_dir)
-        gate.quarantine()
-        gate.write_profile()
+        # quarantine, profile and promotion change the lake: under its lock, and only if
+        # the night validated is still the one in incoming (no --replace meanwhile)
+        with lake.lake_lock(settings):
+            if _manifest_of(staged) != gate.manifest_sha256:
+                raise RuntimeError(f"extract {extract_date} was replaced in incoming/ while it was "
+                                   f"being validated; run the gate again")
+            gate.quarantine()
+            gate.write_profile()
+            _promote_locked(settings, extract_date)
     finally:
         con.close()
-    promote(settings, extract_date)
     log_event(settings, {"event": "promoted", "extract_date": extract_date,
                          "quarantined": result.quarantined, "warnings": len(result.warnings)})
     log.info("%s", summary(result))
@@ -121,15 +127,24 @@ def validate(settings: Settings, extract_date: str, config: str | Path | None = 
 def promote(settings: Settings, extract_date: str) -> Path:
     """Move a validated extract from incoming/ into the screened zone in one rename."""
     with lake.lake_lock(settings):
-        src = incoming_dir(settings, extract_date)
-        dst = lake.extract_dir(settings, extract_date)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if dst.exists():
-            old = settings.lake_dir / ".replaced" / f"{extract_date}-promoted-{src.stat().st_ino}"
-            old.parent.mkdir(parents=True, exist_ok=True)
-            dst.rename(old)
-        src.rename(dst)
-        return dst
+        return _promote_locked(settings, extract_date)
+
+
+def _promote_locked(settings: Settings, extract_date: str) -> Path:
+    src = incoming_dir(settings, extract_date)
+    dst = lake.extract_dir(settings, extract_date)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.exists():
+        old = settings.lake_dir / ".replaced" / f"{extract_date}-promoted-{src.stat().st_ino}"
+        old.parent.mkdir(parents=True, exist_ok=True)
+        dst.rename(old)
+    src.rename(dst)
+    return dst
+
+
+def _manifest_of(staged: Path) -> str | None:
+    p = staged / "_INGESTED.json"
+    return json.loads(p.read_text()).get("manifest_sha256") if p.exists() else None
 
 
 # --------------------------------------------------------------------------- the gate
@@ -161,7 +176,9 @@ class _Gate:
         self.outcomes: list[_RuleOutcome] = []
         self.timings: dict[str, dict] = {}
         ingested = staged / "_INGESTED.json"
-        self.ingest_warnings = json.loads(ingested.read_text()).get("warnings", []) if ingested.exists() else []
+        entry = json.loads(ingested.read_text()) if ingested.exists() else {}
+        self.ingest_warnings = entry.get("warnings", [])
+        self.manifest_sha256 = entry.get("manifest_sha256")
 
     # ---- inputs
     def _files(self, table: str) -> list[Path]:
@@ -185,7 +202,7 @@ class _Gate:
             key = contract.KEYS[table][0]
             if table in self.tables:
                 sql = (f"SELECT * FROM new_{table} WHERE {key} IS NULL OR {key} NOT IN "
-                       f"(SELECT k1 FROM offenders WHERE tbl = '{table}')")
+                       f"(SELECT k1 FROM offenders WHERE tbl = '{table}' AND k1 IS NOT NULL)")
                 self.snapshot_available[table] = True
             else:
                 files = lake.lake_files(self.settings, table, upto=self.date)
@@ -490,7 +507,7 @@ class _Gate:
             else:
                 key = contract.KEYS[table][0]
                 keep = (f"WHERE {key} IS NULL OR CAST({key} AS VARCHAR) NOT IN "
-                        f"(SELECT k1 FROM offenders WHERE tbl = '{table}')")
+                        f"(SELECT k1 FROM offenders WHERE tbl = '{table}' AND k1 IS NOT NULL)")
             for f in self._files(table):
                 src = f"SELECT * FROM {_parquet(f)}"
                 before = self.con.execute(f"SELECT count(*) FROM ({src})").fetchall()[0][0]
