@@ -453,25 +453,27 @@ class _Gate:
                                 warnings, dict(self.rows), {"evaluated": evaluated, "failed": failed})
 
     def _held_settlements_sql(self) -> str:
-        return ("SELECT DISTINCT k1 AS settlement_id FROM offenders "
-                "WHERE tbl IN ('settlements', 'settlement_items') AND k1 IS NOT NULL")
+        """Settlements held back whole, with every rule that held them (on the row or a line)."""
+        return ("SELECT k1 AS settlement_id, string_agg(DISTINCT rule, ',' ORDER BY rule) AS rules "
+                "FROM offenders WHERE tbl IN ('settlements', 'settlement_items') AND k1 IS NOT NULL "
+                "GROUP BY k1")
 
     def _quarantine_sql(self, table: str) -> str:
-        """The rows of ``table`` held back, each with its reason codes and rules."""
+        """The rows of ``table`` held back, each with its reason codes and rules.
+
+        A row held only because its settlement or a sibling line failed gets a HELD_* reason
+        and, as expectation, the rules that held its settlement.
+        """
         def reasons(tbl, on):
             return (f"(SELECT k1, k2, string_agg(DISTINCT reason_code, ',' ORDER BY reason_code) AS reason_code, "
                     f"string_agg(DISTINCT rule, ',' ORDER BY rule) AS expectation FROM offenders "
                     f"WHERE tbl = '{tbl}' GROUP BY k1, k2) AS r ON {on}")
-        if table == "settlements":
+        if table in contract.FACT_TABLES:
+            on = "r.k1 = t.settlement_id" + (" AND r.k2 = t.line_no" if table == "settlement_items" else "")
             return (f"SELECT t.*, coalesce(r.reason_code, '{FACT_REASON_HELD[table]}') AS reason_code, "
-                    f"coalesce(r.expectation, '') AS expectation FROM new_settlements AS t "
-                    f"SEMI JOIN ({self._held_settlements_sql()}) AS h USING (settlement_id) "
-                    f"LEFT JOIN {reasons('settlements', 'r.k1 = t.settlement_id')}")
-        if table == "settlement_items":
-            return (f"SELECT t.*, coalesce(r.reason_code, '{FACT_REASON_HELD[table]}') AS reason_code, "
-                    f"coalesce(r.expectation, '') AS expectation FROM new_settlement_items AS t "
-                    f"SEMI JOIN ({self._held_settlements_sql()}) AS h USING (settlement_id) "
-                    f"LEFT JOIN {reasons('settlement_items', 'r.k1 = t.settlement_id AND r.k2 = t.line_no')}")
+                    f"coalesce(r.expectation, h.rules) AS expectation FROM new_{table} AS t "
+                    f"JOIN ({self._held_settlements_sql()}) AS h USING (settlement_id) "
+                    f"LEFT JOIN {reasons(table, on)}")
         key = contract.KEYS[table][0]
         return (f"SELECT t.*, r.reason_code, r.expectation FROM new_{table} AS t "
                 f"JOIN {reasons(table, f'r.k1 = CAST(t.{key} AS VARCHAR)')}")

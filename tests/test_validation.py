@@ -371,7 +371,7 @@ def test_row_fault_is_quarantined_with_its_reason(corrupted, case):
     assert sid not in {r["settlement_id"] for r in data_rows(st, "settlements")}
     assert sid not in {r["settlement_id"] for r in data_rows(st, "settlement_items")}
     lines = [r for r in quarantine_rows(st, "settlement_items") if r["settlement_id"] == sid]
-    assert lines and all(r["reason_code"] for r in lines)
+    assert lines and all(r["reason_code"] and r["expectation"] for r in lines)
 
 
 @pytest.mark.parametrize("case", sorted(CASES_ITEMS))
