@@ -282,3 +282,22 @@ def test_region_override_applies_and_the_manifest_records_the_version(tmp_path):
     assert manifest["parameters"]["rules_version"] == "test.1"
     assert manifest["parameters"]["region"] == "440106"
     assert manifest["parameters"]["detectors"]["split_hospitalization"]["window_days"] == 30
+
+
+# --------------------------------------------------------------------------- docs
+
+def test_rule_catalogue_is_up_to_date():
+    from pipeline import catalogue
+    page = ROOT / "docs" / "rules.md"
+    assert page.read_text(encoding="utf-8") == catalogue.render(RULES), \
+        "docs/rules.md is stale: run `claimscreen catalogue` and commit it"
+    for d in DETECTORS:
+        assert f"## {d.id}" in page.read_text(encoding="utf-8")
+
+
+def test_catalogue_cli_writes_the_page(tmp_path):
+    from pipeline import cli
+    out = tmp_path / "rules.md"
+    assert cli.main(["catalogue", "--out", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert "超标准收费" in text and "tolerance_pct" in text
