@@ -25,23 +25,32 @@ false_positives: |
   (each with its own consultation) are not duplicates. Reversed settlements are never
   flagged.
 ---*/
-WITH line_groups AS (
-    SELECT
-        patient_id, institution_id, item_code, service_date,
-        coalesce(dept_code, '') AS dept_code,
-        any_value(item_name) AS item_name,
-        count(*) AS n_lines,
-        count(DISTINCT settlement_id) AS n_settlements,
-        count(DISTINCT (quantity, unit_price)) AS n_distinct_charges,
-        list(DISTINCT settlement_id ORDER BY settlement_id) AS settlement_ids,
-        max(settlement_id) AS last_settlement_id,
-        any_value(doctor_id ORDER BY settlement_id) AS doctor_id,
-        sum(line_fund) AS fund_total,
-        max(line_fund) AS fund_original,
-        sum(amount) AS amount_total
+WITH repeated_keys AS (
+    -- a cheap first pass over every line: only keys billed more than once go further
+    SELECT patient_id, institution_id, item_code, service_date, coalesce(dept_code, '') AS dept_code
     FROM lines
     GROUP BY patient_id, institution_id, item_code, service_date, coalesce(dept_code, '')
     HAVING count(*) >= $min_copies
+),
+line_groups AS (
+    SELECT
+        l.patient_id, l.institution_id, l.item_code, l.service_date, k.dept_code,
+        any_value(l.item_name) AS item_name,
+        count(*) AS n_lines,
+        count(DISTINCT l.settlement_id) AS n_settlements,
+        count(DISTINCT (l.quantity, l.unit_price)) AS n_distinct_charges,
+        list(DISTINCT l.settlement_id ORDER BY l.settlement_id) AS settlement_ids,
+        max(l.settlement_id) AS last_settlement_id,
+        arg_max(l.doctor_id, l.settlement_id) AS doctor_id,
+        sum(l.line_fund) AS fund_total,
+        max(l.line_fund) AS fund_original,
+        sum(l.amount) AS amount_total
+    FROM lines AS l
+    JOIN repeated_keys AS k
+      ON l.patient_id = k.patient_id AND l.institution_id = k.institution_id
+     AND l.item_code = k.item_code AND l.service_date = k.service_date
+     AND coalesce(l.dept_code, '') = k.dept_code
+    GROUP BY l.patient_id, l.institution_id, l.item_code, l.service_date, k.dept_code
 ),
 duplicates AS (
     -- a copy is either an identical line or a charge repeated in another settlement

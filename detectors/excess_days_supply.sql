@@ -50,9 +50,7 @@ windowed AS (
            sum(days_supply) OVER w AS window_supply,
            min(service_date) OVER w AS window_start,
            max(service_date + to_days(CAST(days_supply AS INTEGER))) OVER w AS window_supply_end,
-           count(*) OVER w AS n_dispensings,
-           count(DISTINCT institution_id) OVER w AS n_institutions,
-           list(settlement_id) OVER w AS window_settlements
+           count(*) OVER w AS n_dispensings
     FROM dispensings
     WINDOW w AS (PARTITION BY patient_id, item_code ORDER BY service_date
                  RANGE BETWEEN to_days(CAST($window_days AS INTEGER) - 1) PRECEDING AND CURRENT ROW)
@@ -82,6 +80,18 @@ flagged AS (
                    AND added_surplus > 0 AS overlap_flag
           FROM attributed)
     WHERE overlap_flag OR over_max_days > 0
+),
+evidence AS (
+    -- the dispensings in each flagged one's window (only flagged rows look back: cheap)
+    SELECT f.settlement_id, f.item_code,
+           list(DISTINCT d.settlement_id ORDER BY d.settlement_id) AS window_settlements,
+           count(DISTINCT d.institution_id) AS n_institutions
+    FROM flagged AS f
+    JOIN dispensings AS d
+      ON d.patient_id = f.patient_id AND d.item_code = f.item_code
+     AND d.service_date BETWEEN f.window_start AND f.service_date
+    WHERE f.overlap_flag OR d.settlement_id = f.settlement_id
+    GROUP BY f.settlement_id, f.item_code
 )
 SELECT
     concat_ws('|', settlement_id, item_code) AS finding_key,
@@ -111,3 +121,4 @@ SELECT
                      'excess_days', excess_days, 'n_dispensings', n_dispensings,
                      'n_institutions', n_institutions, 'fund', fund) AS VARCHAR) AS evidence
 FROM flagged
+JOIN evidence USING (settlement_id, item_code)

@@ -12,9 +12,9 @@ SELECT
     count(*) AS n_lines,
     sum(line_fund) AS line_fund,
     sum(amount) AS amount,
-    list(DISTINCT settlement_id ORDER BY settlement_id) AS settlement_ids,
+    list(DISTINCT settlement_id) AS settlement_ids,          -- unordered: rules sort the few they report
     max(settlement_id) AS last_settlement_id,
-    any_value(doctor_id ORDER BY settlement_id DESC) AS doctor_id
+    arg_max(doctor_id, settlement_id) AS doctor_id
 FROM lines
 WHERE max_daily_qty IS NOT NULL OR hours_per_unit IS NOT NULL
 GROUP BY patient_id, institution_id, service_date, item_code
