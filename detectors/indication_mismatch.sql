@@ -29,21 +29,38 @@ false_positives: |
 ---*/
 WITH restricted_lines AS (
     SELECT settlement_id, line_no, patient_id, institution_id, doctor_id, service_date,
-           item_code, item_name, amount, line_fund,
-           list_transform(indication_dx, lambda p: replace(upper(trim(p)), '.', '')) AS indications,
-           list_filter(list_transform(list_concat([primary_dx], coalesce(secondary_dx, [])),
-                                      lambda d: replace(upper(trim(d)), '.', '')),
-                       lambda d: d IS NOT NULL AND d <> '') AS dxs
+           item_code, item_name, amount, line_fund, indication_dx, primary_dx, secondary_dx
     FROM lines
     WHERE indication_dx IS NOT NULL
       AND len(indication_dx) > 0
       AND quantity > 0
 ),
-unmatched_lines AS (
+combinations AS (
+    -- the prefix test depends only on (item, diagnoses): judge each combination once
+    SELECT item_code, primary_dx, secondary_dx,
+           any_value(indications) AS indications, any_value(dxs) AS dxs
+    FROM (SELECT DISTINCT item_code, primary_dx, secondary_dx, indication_dx FROM restricted_lines)
+    CROSS JOIN LATERAL (SELECT
+           list_transform(indication_dx, lambda p: replace(upper(trim(p)), '.', '')) AS indications,
+           list_filter(list_transform(list_concat([primary_dx], coalesce(secondary_dx, [])),
+                                      lambda d: replace(upper(trim(d)), '.', '')),
+                       lambda d: d IS NOT NULL AND d <> '') AS dxs)
+    GROUP BY item_code, primary_dx, secondary_dx
+),
+unmatched_combinations AS (
     SELECT *
-    FROM restricted_lines
+    FROM combinations
     WHERE NOT coalesce(list_bool_or(list_transform(dxs, lambda d: list_bool_or(list_transform(indications, lambda p: starts_with(d, p))))), false)
       AND (len(dxs) > 0 OR $flag_missing_dx)
+),
+unmatched_lines AS (
+    SELECT r.settlement_id, r.line_no, r.patient_id, r.institution_id, r.doctor_id, r.service_date,
+           r.item_code, r.item_name, r.amount, r.line_fund, u.indications, u.dxs
+    FROM restricted_lines AS r
+    JOIN unmatched_combinations AS u
+      ON u.item_code = r.item_code
+     AND u.primary_dx IS NOT DISTINCT FROM r.primary_dx
+     AND u.secondary_dx IS NOT DISTINCT FROM r.secondary_dx
 ),
 patient_dx AS (
     -- the patient's diagnoses from every settlement, for the optional look-back

@@ -38,7 +38,7 @@ SELECT
     institution_id,
     patient_id,
     doctor_id,
-    list_sort(settlement_ids) AS settlement_ids,
+    settlement_ids,
     1 + ln(quantity / max_daily_qty) AS score,
     -- the excess units at the day's average fund money per unit
     line_fund * excess_units / quantity AS amount_at_risk,
