@@ -105,6 +105,13 @@ def cmd_dismiss(args) -> int:
     return 0
 
 
+def cmd_catalogue(args) -> int:
+    from pipeline import catalogue
+    s = _settings(args)
+    print(f"wrote {catalogue.write(args.out, s.rules_file)}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from pipeline import demo
     return demo.main(_settings(args), days=args.days, scale=args.scale, seed=args.seed)
@@ -159,6 +166,10 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("detectors", help="list the detectors in the registry")
     p.set_defaults(fn=cmd_detectors)
+
+    p = sub.add_parser("catalogue", help="write the rule catalogue page from the detector headers")
+    p.add_argument("--out", help="Markdown file (default: docs/rules.md of the checkout)")
+    p.set_defaults(fn=cmd_catalogue)
 
     p = sub.add_parser("demo", help="generate a synthetic month, ingest night by night, screen, publish")
     p.add_argument("--days", type=int, default=30)
