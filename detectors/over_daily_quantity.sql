@@ -18,7 +18,8 @@ scheme: |
 score: |
   1 + ln(units billed / daily limit): twice the limit scores 1.69, ten times 3.3.
 false_positives: |
-  The limit is per institution: a patient seen at two institutions on one day is judged
+  A stay's bed or nursing charge billed as one summary line (on a single date) covering
+  several days of the stay is not flagged; billed day by day, each day is held to the limit. The limit is per institution: a patient seen at two institutions on one day is judged
   at each separately. Reversed settlements are excluded before counting. A limit recorded
   wrongly in the catalog flags every patient alike; many findings on one item across many
   institutions point to the catalog, not the institutions.
@@ -30,6 +31,12 @@ WITH over_limit AS (
     WHERE max_daily_qty IS NOT NULL
       AND max_daily_qty > 0
       AND quantity > max_daily_qty + $tolerance_units
+      -- a stay's bed or nursing charge is often one summary line (the item on a single
+      -- date of the stay): it may hold as many days as remain in the stay (total
+      -- bed-days beyond the stay are bed_days_exceed_stay's finding)
+      AND NOT (stay_summary AND discharge_date IS NOT NULL
+               AND quantity <= max_daily_qty * (date_diff('day', service_date, discharge_date) + 1)
+                                + $tolerance_units)
 )
 SELECT
     concat_ws('|', patient_id, institution_id, item_code, CAST(service_date AS VARCHAR)) AS finding_key,

@@ -4,12 +4,23 @@
 -- Kept: the days over the daily limit and every day of an hourly item (the 24-hour rule
 -- adds items together, so it needs them all). A day within its limit cannot become a
 -- finding, so it is dropped: the table stays a tiny fraction of the lines.
-WITH day_totals AS (
+WITH summary_lines AS (
+    -- a stay's bed or nursing item billed on one date only: a summary line for the stay
+    SELECT settlement_id, item_code
+    FROM lines
+    WHERE visit_type = 'inpatient' AND item_category IN ('bed', 'nursing')
+    GROUP BY settlement_id, item_code
+    HAVING count(DISTINCT service_date) = 1
+),
+day_totals AS (
     -- numbers only: list aggregates over every patient-day would dominate the run
     SELECT
         patient_id, institution_id, service_date, item_code,
         any_value(max_daily_qty) AS max_daily_qty,
         any_value(hours_per_unit) AS hours_per_unit,
+        any_value(item_category) AS item_category,
+        bool_or(sl.settlement_id IS NOT NULL) AS stay_summary,
+        max(discharge_date) AS discharge_date,
         sum(quantity) AS quantity,
         count(*) AS n_lines,
         sum(line_fund) AS line_fund,
@@ -17,6 +28,7 @@ WITH day_totals AS (
         max(settlement_id) AS last_settlement_id,
         arg_max(doctor_id, settlement_id) AS doctor_id
     FROM lines
+    LEFT JOIN summary_lines AS sl USING (settlement_id, item_code)
     WHERE max_daily_qty IS NOT NULL OR hours_per_unit IS NOT NULL
     GROUP BY patient_id, institution_id, service_date, item_code
     HAVING sum(quantity) > any_value(max_daily_qty) OR any_value(hours_per_unit) IS NOT NULL
@@ -35,6 +47,7 @@ day_settlements AS (
 SELECT
     d.patient_id, d.institution_id, d.service_date, d.item_code,
     s.item_name, s.item_unit, d.max_daily_qty, d.hours_per_unit,
+    d.item_category, d.stay_summary, d.discharge_date,
     d.quantity, d.n_lines, d.line_fund, d.amount,
     s.settlement_ids, d.last_settlement_id, d.doctor_id
 FROM day_totals AS d
