@@ -30,6 +30,7 @@ import html
 import json
 import re
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -166,11 +167,11 @@ def render_run(settings: Settings, run_date: str, folder: Path) -> dict:
         con.execute(f"COPY (SELECT * FROM report_index ORDER BY rank, institution_id) "
                     f"TO {sql_literal(out / 'index.parquet')} (FORMAT parquet)")
         (out / "report_meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
-        flagged = [r[0] for r in con.execute(
-            "SELECT institution_id FROM report_index WHERE n_findings > 0 ORDER BY rank, institution_id").fetchall()]
+        run = _RunData.load(con, folder, meta)
+        flagged = [i for i, r in run.index.items() if r["n_findings"] > 0]
         for inst in flagged:
             if INSTITUTION_ID.match(inst):   # ids become file names: never an odd one
-                render_institution(con, inst, out / "institutions", meta)
+                render_institution(run, inst, out / "institutions")
     finally:
         con.close()
     (folder / "overview.html").write_text(
@@ -189,7 +190,8 @@ def _prepare(con: duckdb.DuckDBPyConnection, folder: Path, history: list[Path]) 
         SELECT f.*, coalesce(m.rule_en, f.detector_id) AS rule_en, coalesce(m.rule_zh, f.detector_id) AS rule_zh,
                coalesce(m.severity, 1) * coalesce(greatest(f.score, 0)
                    / nullif(max(greatest(f.score, 0)) OVER (PARTITION BY f.detector_id), 0), 0) AS priority
-        FROM f LEFT JOIN detector_meta AS m USING (detector_id)""")
+        FROM f LEFT JOIN detector_meta AS m USING (detector_id)
+        ORDER BY f.institution_id""")
     con.execute(f"CREATE OR REPLACE TEMP VIEW report_history AS {_history_sql(folder, history)}")
     # grade: weighted mean suspicion percentile over this run (x2) and up to GRADE_RUNS before it
     con.execute(f"""
@@ -251,6 +253,36 @@ def _prepare(con: duckdb.DuckDBPyConnection, folder: Path, history: list[Path]) 
         LEFT JOIN newf AS n USING (institution_id)""")
 
 
+@dataclass
+class _RunData:
+    """What every institution report of a run shares, read once: the index rows, each
+    institution's money at risk per published run, its rings."""
+    con: duckdb.DuckDBPyConnection
+    folder: Path
+    meta: dict
+    index: dict[str, dict]
+    trends: dict[str, list[tuple[str, float]]]
+    rings: dict[str, set[str]]
+
+    @classmethod
+    def load(cls, con, folder: Path, meta: dict) -> "_RunData":
+        index = {r["institution_id"]: r for r in
+                 _rows(con, "SELECT * FROM report_index ORDER BY rank, institution_id")}
+        trends: dict[str, list] = {}
+        for iid, d, amount in con.execute(
+                "SELECT institution_id, CAST(run_date AS VARCHAR), amount_at_risk FROM report_history "
+                "WHERE institution_id IN (SELECT institution_id FROM report_index WHERE n_findings > 0) "
+                "ORDER BY institution_id, run_date").fetchall():
+            trends.setdefault(iid, []).append((d, amount))
+        rings: dict[str, set] = {}
+        for iid, rid in con.execute(
+                "SELECT institution_id, entity_id FROM report_findings WHERE entity_type = 'ring' "
+                "AND institution_id IS NOT NULL UNION SELECT member_id, ring_id FROM read_parquet("
+                + sql_literal(folder / "rings.parquet") + ") WHERE member_type = 'institution'").fetchall():
+            rings.setdefault(iid, set()).add(rid)
+        return cls(con, folder, meta, index, trends, rings)
+
+
 def _rows(con, sql: str, params=None) -> list[dict]:
     cur = con.execute(sql, params or [])
     cols = [d[0] for d in cur.description]
@@ -284,11 +316,10 @@ def _grade_footer(meta: dict) -> str:
 
 # ----------------------------------------------------------------- institution report
 
-def render_institution(con: duckdb.DuckDBPyConnection, institution_id: str, out: Path,
-                       meta: dict) -> dict[str, Path]:
+def render_institution(run: _RunData, institution_id: str, out: Path) -> dict[str, Path]:
     """Write <id>.html, <id>.xlsx and <id>.csv for one institution; returns the paths."""
-    head = _rows(con, "SELECT * FROM report_index WHERE institution_id = ?", [institution_id])[0]
-    rows = _rows(con, """
+    head, meta = run.index[institution_id], run.meta
+    rows = _rows(run.con, """
         SELECT run_date, finding_id, first_seen, detector_id, rule_en, rule_zh, entity_type, entity_id,
                institution_id, patient_id, doctor_id, settlement_ids, score, amount_at_risk, reason,
                evidence, priority
@@ -298,7 +329,7 @@ def render_institution(con: duckdb.DuckDBPyConnection, institution_id: str, out:
              "csv": out / f"{institution_id}.csv"}
     _write_csv(rows, paths["csv"])
     _write_xlsx(rows, head, meta, paths["xlsx"])
-    paths["html"].write_text(_institution_html(con, head, rows, meta, out.parent.parent), encoding="utf-8")
+    paths["html"].write_text(_institution_html(run, head, rows), encoding="utf-8")
     return paths
 
 
@@ -361,17 +392,18 @@ def _write_xlsx(rows: list[dict], head: dict, meta: dict, path: Path) -> None:
                 v = _cell_text(c, r[c])
                 if isinstance(v, str):
                     v = ILLEGAL_CHARACTERS_RE.sub("", v)[:32000]
-                    cell = WriteOnlyCell(ws, value=v)
-                    cell.data_type = "s"     # never a formula, whatever the text starts with
-                    line.append(cell)
-                else:
-                    line.append(v)
+                    if v.startswith("="):     # openpyxl would store it as a formula
+                        cell = WriteOnlyCell(ws, value=v)
+                        cell.data_type = "s"
+                        v = cell
+                line.append(v)
             ws.append(line)
         ws.auto_filter.ref = f"A1:{get_column_letter(ncol)}{len(by_type[etype]) + 1}"
     wb.save(path)
 
 
-def _institution_html(con, head: dict, rows: list[dict], meta: dict, folder: Path) -> str:
+def _institution_html(run: _RunData, head: dict, rows: list[dict]) -> str:
+    meta = run.meta
     iid = head["institution_id"]
     name = head.get("name") or iid
     grade = head.get("grade") or "A"
@@ -397,14 +429,14 @@ def _institution_html(con, head: dict, rows: list[dict], meta: dict, folder: Pat
               f'<div class="small">Grade / 信用等级<br>{g_en} / {g_zh}<br>'
               f'percentile {head.get("grade_percentile") or 0:.2f} over {head.get("grade_runs") or 1} run(s)</div>'
               f'</div></div>')
-    charts = _institution_charts(con, head, rows, folder)
+    charts = _institution_charts(run, head, rows)
     lists = _suspicion_lists(rows)
     body = (header + charts + lists + f"<footer>{_grade_footer(meta)}<p>Rankings and findings are leads "
             f"for review, not determinations / 本报告所列疑点需经核查确认。</p></footer>")
     return _page(f"{name} — suspicion report / 疑点报告 {meta['run_date']}", body)
 
 
-def _institution_charts(con, head: dict, rows: list[dict], folder: Path) -> str:
+def _institution_charts(run: _RunData, head: dict, rows: list[dict]) -> str:
     iid = head["institution_id"]
     parts = []
     by_rule: dict[tuple, list] = {}
@@ -417,20 +449,19 @@ def _institution_charts(con, head: dict, rows: list[dict], folder: Path) -> str:
                  '<p class="small">bar: money at risk / 涉及金额; in brackets: findings / 括号内为疑点数</p>'
                  + svg.bar_chart([(f"{en} / {zh}", v[1], f"{svg.money(v[1])} ({v[0]})") for (en, zh), v in items],
                                  "findings by rule") + "</div>")
-    trend = con.execute("SELECT CAST(run_date AS VARCHAR), amount_at_risk FROM report_history "
-                        "WHERE institution_id = ? ORDER BY run_date", [iid]).fetchall()
+    trend = run.trends.get(iid, [])
     parts.append('<div class="chart"><h3>Money at risk over published runs / 历次筛查涉及金额</h3>' +
                  svg.line_chart(trend, "money at risk over time", fmt=svg.money) + "</div>")
     peers = []
     if head.get("kind") is not None:
         # peers: same kind and level; too few of those (< 3) widens to the same kind, then to all
-        groups = (("kind = ? AND level = ?", [head["kind"], head["level"]],
+        groups = ((lambda r: r["kind"] == head["kind"] and r["level"] == head["level"],
                    "of the same kind and level", "同类型同级别"),
-                  ("kind = ?", [head["kind"]], "of the same kind", "同类型"),
-                  ("true", [], "screened", "全部筛查"))
-        for where, params, en_g, zh_g in groups:
-            peer_rows = _rows(con, f"SELECT * FROM report_index WHERE {where} AND institution_id <> ? "
-                                   f"AND n_settlements > 0", params + [iid])
+                  (lambda r: r["kind"] == head["kind"], "of the same kind", "同类型"),
+                  (lambda r: True, "screened", "全部筛查"))
+        for same, en_g, zh_g in groups:
+            peer_rows = [r for r in run.index.values()
+                         if r["institution_id"] != iid and r["n_settlements"] and same(r)]
             if len(peer_rows) >= 3:
                 break
         for col, en, zh, fmt in PEER_METRICS:
@@ -440,23 +471,19 @@ def _institution_charts(con, head: dict, rows: list[dict], folder: Path) -> str:
         parts.append(f'<div class="chart"><h3>Against {len(peer_rows)} peer institutions {en_g} / '
                      f'与{zh_g} {len(peer_rows)} 家机构对比</h3><p class="small">grey: peers / 同类机构; '
                      f'red: this institution / 本机构; bar: median / 中位数</p>{"".join(peers)}</div>')
-    rings = _ring_pictures(con, iid, folder)
+    rings = _ring_pictures(run.folder, run.rings.get(iid, ()))
     if rings:
         parts.append(f'<div class="chart"><h3>Rings / 团伙关系图</h3>{rings}</div>')
     return '<h2>Charts / 图表</h2><div class="charts">' + "".join(parts) + "</div>"
 
 
-def _ring_pictures(con, iid: str, folder: Path) -> str:
-    """Ring pictures the ring detectors left in <run>/rings/, embedded as data URIs (an
-    <img> never runs a script an SVG might hold)."""
+def _ring_pictures(folder: Path, ids) -> str:
+    """Ring pictures the ring detectors left in <run>/rings/<ring_id>.svg|png, embedded as
+    data URIs (an <img> never runs a script an SVG might hold)."""
     import base64
     ring_dir = folder / "rings"
-    if not ring_dir.is_dir():
+    if not ids or not ring_dir.is_dir():
         return ""
-    ids = {r[0] for r in con.execute(
-        "SELECT entity_id FROM report_findings WHERE institution_id = ? AND entity_type = 'ring' "
-        "UNION SELECT ring_id FROM read_parquet(" + sql_literal(folder / "rings.parquet") + ") "
-        "WHERE member_type = 'institution' AND member_id = ?", [iid, iid]).fetchall()}
     out = []
     for rid in sorted(ids):
         if not INSTITUTION_ID.match(str(rid)):
