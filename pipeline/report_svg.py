@@ -70,12 +70,18 @@ def line_chart(points: Sequence[tuple[str, float]], title: str,
     if n > 1:
         path = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys))
         body.append(f'<polyline points="{path}" fill="none" stroke="{BAR}" stroke-width="2"/>')
-    step = max(1, n // 8)
+    # about five x labels, none crowding the last one; dates of one year lose the year
+    labels = [str(lb) for lb, _ in points]
+    if len({lb[:4] for lb in labels}) == 1 and all(len(lb) == 10 for lb in labels):
+        labels = [lb[5:] for lb in labels]
+    step = max(1, -(-n // 5))
+    gap = 7 * max(len(lb) for lb in labels)
     for k, ((label, value), x, y) in enumerate(zip(points, xs, ys)):
         last = highlight_last and k == n - 1
         body.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{4 if last else 3}" fill="{OWN if last else BAR}">'
                     f'<title>{_e(label)}: {_e(fmt(float(value)))}</title></circle>')
-        if k % step == 0 or k == n - 1:
+        label = labels[k]
+        if k == n - 1 or (k % step == 0 and xs[-1] - x >= gap):
             anchor = "end" if n > 1 and k == n - 1 else "middle"
             body.append(f'<text x="{x:.1f}" y="{height - bottom + 16}" font-size="11" '
                         f'text-anchor="{anchor}">{_e(label)}</text>')

@@ -46,7 +46,8 @@ from pipeline.settings import Settings
 HISTORY_RUNS = 30          # previous published runs read for trends
 GRADE_RUNS = 5             # previous runs in the grade
 GRADE_BANDS = ((0.50, "A"), (0.75, "B"), (0.90, "C"), (0.97, "D"), (9.0, "E"))
-HTML_ROWS_PER_TYPE = 300   # the HTML lists the strongest; XLSX/CSV hold every row
+HTML_ROWS_PER_TYPE = 300
+TREND_TABLE_RUNS = 10      # rows of the overview's trend table (the chart shows every run)   # the HTML lists the strongest; XLSX/CSV hold every row
 INSTITUTION_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 RUN_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -605,7 +606,7 @@ def _overview_page(con, folder: Path, meta: dict, regions) -> str:
         for r in by_region)
     trend_rows = "".join(
         f"<tr><td>{_e(r['run_date'])}</td><td class=n>{r['flagged']}</td><td class=n>{r['findings']}</td>"
-        f"<td class=n>{svg.money(r['at_risk'])}</td></tr>" for r in reversed(trend))
+        f"<td class=n>{svg.money(r['at_risk'])}</td></tr>" for r in list(reversed(trend))[:TREND_TABLE_RUNS])
     validation = folder / "validation" / "index.html"
     links = ('<a href="validation/index.html">Validation Data Docs / 数据质量校验报告</a>'
              if validation.is_file() and regions is None else

@@ -29,6 +29,8 @@ from pipeline import reports
 from pipeline.portal import db
 
 COOKIE = "claimscreen_session"
+INDEX_CACHE_RUNS = 64      # report indexes kept in memory (one per published version)
+RUNS_LISTED = 90           # newest runs on the start page
 REPORT_FILE = re.compile(r"^([A-Za-z0-9_-]{1,40})\.(html|xlsx|csv)$")
 DOC_SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,120}$")
 MEDIA = {"html": "text/html; charset=utf-8", "csv": "text/csv; charset=utf-8",
@@ -96,10 +98,14 @@ class Published:
         except NotFound:
             return []
         with self._lock:
-            if path not in self._index_cache:
+            if path in self._index_cache:
+                self._index_cache[path] = self._index_cache.pop(path)     # most recently used last
+            else:
                 cols = ["institution_id", "name", "kind", "level", "region", "rank", "score",
                         "amount_at_risk", "n_findings", "grade", "has_report"]
                 self._index_cache[path] = pq.read_table(path, columns=cols).to_pylist()
+                while len(self._index_cache) > INDEX_CACHE_RUNS:
+                    self._index_cache.pop(next(iter(self._index_cache)))
             return self._index_cache[path]
 
     def institution(self, run_date: str, institution_id: str, user: db.User) -> dict:
@@ -207,7 +213,7 @@ def create_app(publish_dir: Path, db_url: str, secure_cookie: bool = False) -> F
         if user is None:
             return sign_in_first()
         rows = []
-        for d in reversed(published.runs()):
+        for d in list(reversed(published.runs()))[:RUNS_LISTED]:
             mine = [r for r in published.index(d) if user.sees(r["region"])]
             flagged = [r for r in mine if r["n_findings"]]
             at_risk = sum(float(r["amount_at_risk"] or 0) for r in flagged)
