@@ -97,6 +97,14 @@ def cmd_detectors(args) -> int:
     return 0
 
 
+def cmd_dismiss(args) -> int:
+    from pipeline import dismiss
+    out = dismiss.dismiss(_settings(args), args.finding_id, args.reason, args.by, args.on)
+    print(f"dismissed {args.finding_id} from {args.on or 'today'} on ({out.name}); "
+          f"it leaves the next published run")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from pipeline import demo
     return demo.main(_settings(args), days=args.days, scale=args.scale, seed=args.seed)
@@ -141,6 +149,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--detectors", nargs="*")
     p.add_argument("--landing", help="also ingest landed extracts of those dates")
     p.set_defaults(fn=cmd_backfill)
+
+    p = sub.add_parser("dismiss", help="close a finding after review (append-only record)")
+    p.add_argument("--finding-id", required=True)
+    p.add_argument("--reason", required=True)
+    p.add_argument("--by", required=True, help="who decided")
+    p.add_argument("--on", help="effective date (default today)")
+    p.set_defaults(fn=cmd_dismiss)
 
     p = sub.add_parser("detectors", help="list the detectors in the registry")
     p.set_defaults(fn=cmd_detectors)
