@@ -96,7 +96,7 @@ def _raw_get(portal, path: str, cookie: str | None) -> tuple[int, bytes]:
     return r.status, body
 
 
-PAGES = ["/", f"/runs/{RUN_DATE}/", f"/runs/{RUN_DATE}/?q=Kangning", f"/runs/{RUN_DATE}/overview.html",
+PAGES = ["/", f"/runs/{RUN_DATE}", f"/runs/{RUN_DATE}/", f"/runs/{RUN_DATE}/?q=Kangning", f"/runs/{RUN_DATE}/overview.html",
          f"/runs/{RUN_DATE}/overview.html?download=1",
          f"/runs/{RUN_DATE}/reports/institutions/H00000000001.html",
          f"/runs/{RUN_DATE}/reports/institutions/H00000000001.xlsx",

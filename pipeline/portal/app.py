@@ -226,6 +226,15 @@ def create_app(publish_dir: Path, db_url: str, secure_cookie: bool = False) -> F
                                    "<th>With findings / 有疑点</th><th>Amount at risk / 涉及金额</th><th></th></tr>"
                                    + "".join(rows) + "</table>"))
 
+    @app.get("/runs/{run_date}")
+    def run_page_no_slash(request: Request, run_date: str):
+        user = current(request)
+        if user is None:
+            return sign_in_first()
+        if not reports.RUN_DATE.match(run_date):
+            return not_found(request, user, f"run {run_date[:40]}")
+        return RedirectResponse(f"/runs/{run_date}/", status_code=307)
+
     @app.get("/runs/{run_date}/")
     def run_page(request: Request, run_date: str, q: str = ""):
         user = current(request)

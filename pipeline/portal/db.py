@@ -228,6 +228,7 @@ def _token_hash(token: str) -> str:
 def open_session(engine: Engine, user: User) -> str:
     token = secrets.token_urlsafe(32)
     with engine.begin() as con:
+        con.execute(sessions.delete().where(sessions.c.expires_at <= now()))
         con.execute(insert(sessions).values(token_sha256=_token_hash(token), user_id=user.id,
                                             created_at=now(), expires_at=now() + timedelta(hours=SESSION_HOURS)))
     return token
