@@ -33,6 +33,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable, Iterable, Iterator
 
 import duckdb
 import pyarrow as pa
@@ -317,20 +318,49 @@ def _grade_footer(meta: dict) -> str:
 
 # ----------------------------------------------------------------- institution report
 
+_FINDING_SELECT = """
+    SELECT run_date, finding_id, first_seen, detector_id, rule_en, rule_zh, entity_type, entity_id,
+           institution_id, patient_id, doctor_id, settlement_ids, score, amount_at_risk, reason,
+           evidence, priority
+    FROM report_findings WHERE institution_id = ? {where}
+    ORDER BY {order}priority DESC, amount_at_risk DESC, finding_id"""
+FETCH_ROWS = 5000          # findings streamed to the XLSX/CSV writers in batches
+
+
+def _findings(con, institution_id: str, entity_type: str | None = None) -> Iterator[dict]:
+    """One institution's findings, strongest first, streamed (an institution can hold
+    hundreds of thousands); consume it fully before the next query on con."""
+    sql = _FINDING_SELECT.format(where="AND entity_type = ?" if entity_type else "",
+                                 order="" if entity_type else "entity_type, ")
+    cur = con.execute(sql, [institution_id] + ([entity_type] if entity_type else []))
+    cols = [d[0] for d in cur.description]
+    while batch := cur.fetchmany(FETCH_ROWS):
+        for r in batch:
+            yield dict(zip(cols, r))
+
+
+def _entity_order(types) -> list[str]:
+    return [t for t in ENTITY_TYPES if t in types] + sorted(set(types) - set(ENTITY_TYPES))
+
+
 def render_institution(run: _RunData, institution_id: str, out: Path) -> dict[str, Path]:
     """Write <id>.html, <id>.xlsx and <id>.csv for one institution; returns the paths."""
-    head, meta = run.index[institution_id], run.meta
-    rows = _rows(run.con, """
-        SELECT run_date, finding_id, first_seen, detector_id, rule_en, rule_zh, entity_type, entity_id,
-               institution_id, patient_id, doctor_id, settlement_ids, score, amount_at_risk, reason,
-               evidence, priority
-        FROM report_findings WHERE institution_id = ?
-        ORDER BY priority DESC, amount_at_risk DESC, finding_id""", [institution_id])
+    head, con = run.index[institution_id], run.con
+    totals = {t: (n, amount) for t, n, amount in con.execute(
+        "SELECT entity_type, count(*), sum(amount_at_risk) FROM report_findings "
+        "WHERE institution_id = ? GROUP BY entity_type", [institution_id]).fetchall()}
+    types = _entity_order(totals)
     paths = {"html": out / f"{institution_id}.html", "xlsx": out / f"{institution_id}.xlsx",
              "csv": out / f"{institution_id}.csv"}
-    _write_csv(rows, paths["csv"])
-    _write_xlsx(rows, head, meta, paths["xlsx"])
-    paths["html"].write_text(_institution_html(run, head, rows), encoding="utf-8")
+    _write_csv(_findings(con, institution_id), paths["csv"])
+    _write_xlsx(lambda t: _findings(con, institution_id, t), types, head, run.meta, paths["xlsx"])
+    by_rule = con.execute(
+        "SELECT rule_en, rule_zh, count(*), CAST(sum(amount_at_risk) AS DOUBLE) FROM report_findings "
+        "WHERE institution_id = ? GROUP BY ALL ORDER BY 4 DESC, 1", [institution_id]).fetchall()
+    top = _rows(con, _FINDING_SELECT.format(where="", order="entity_type, ").replace(
+        "ORDER BY", f"QUALIFY row_number() OVER (PARTITION BY entity_type ORDER BY priority DESC, "
+                    f"amount_at_risk DESC, finding_id) <= {HTML_ROWS_PER_TYPE} ORDER BY"), [institution_id])
+    paths["html"].write_text(_institution_html(run, head, top, totals, by_rule), encoding="utf-8")
     return paths
 
 
@@ -346,7 +376,7 @@ def _cell_text(col: str, v) -> object:
     return v
 
 
-def _write_csv(rows: list[dict], path: Path) -> None:
+def _write_csv(rows: Iterable[dict], path: Path) -> None:
     with open(path, "w", encoding="utf-8-sig", newline="") as fh:
         w = csv.writer(fh)
         w.writerow([h for _, h in FINDING_COLUMNS])
@@ -361,7 +391,10 @@ def _csv_safe(v):
     return "" if v is None else v
 
 
-def _write_xlsx(rows: list[dict], head: dict, meta: dict, path: Path) -> None:
+def _write_xlsx(rows_of: Callable[[str], Iterable[dict]], types: list[str], head: dict, meta: dict,
+                path: Path) -> None:
+    """Summary sheet, then one sheet per entity type with rows_of(type), streamed (openpyxl's
+    write-only mode keeps no rows in memory)."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -378,16 +411,15 @@ def _write_xlsx(rows: list[dict], head: dict, meta: dict, path: Path) -> None:
         summary.append([label, float(v) if k == "amount_at_risk" and v is not None else v])
     summary.append(["Rules version / 规则配置版本", meta.get("rules_version")])
     summary.append(["Run date / 筛查日期", meta.get("run_date")])
-    by_type: dict[str, list[dict]] = {}
-    for r in rows:
-        by_type.setdefault(r["entity_type"], []).append(r)
     ncol = len(FINDING_COLUMNS)
-    for etype in [t for t in ENTITY_TYPES if t in by_type] + sorted(set(by_type) - set(ENTITY_TYPES)):
+    for etype in types:
         en, zh = ENTITY_TYPES.get(etype, (etype, etype))
         ws = wb.create_sheet(f"{etype} {zh}"[:31])
         ws.freeze_panes = "A2"
         ws.append([h for _, h in FINDING_COLUMNS])
-        for r in by_type[etype]:
+        n = 0
+        for r in rows_of(etype):
+            n += 1
             line = []
             for c, _ in FINDING_COLUMNS:
                 v = _cell_text(c, r[c])
@@ -399,11 +431,11 @@ def _write_xlsx(rows: list[dict], head: dict, meta: dict, path: Path) -> None:
                         v = cell
                 line.append(v)
             ws.append(line)
-        ws.auto_filter.ref = f"A1:{get_column_letter(ncol)}{len(by_type[etype]) + 1}"
+        ws.auto_filter.ref = f"A1:{get_column_letter(ncol)}{n + 1}"
     wb.save(path)
 
 
-def _institution_html(run: _RunData, head: dict, rows: list[dict]) -> str:
+def _institution_html(run: _RunData, head: dict, top: list[dict], totals: dict, by_rule: list) -> str:
     meta = run.meta
     iid = head["institution_id"]
     name = head.get("name") or iid
@@ -430,26 +462,20 @@ def _institution_html(run: _RunData, head: dict, rows: list[dict]) -> str:
               f'<div class="small">Grade / 信用等级<br>{g_en} / {g_zh}<br>'
               f'percentile {head.get("grade_percentile") or 0:.2f} over {head.get("grade_runs") or 1} run(s)</div>'
               f'</div></div>')
-    charts = _institution_charts(run, head, rows)
-    lists = _suspicion_lists(rows)
+    charts = _institution_charts(run, head, by_rule)
+    lists = _suspicion_lists(top, totals)
     body = (header + charts + lists + f"<footer>{_grade_footer(meta)}<p>Rankings and findings are leads "
             f"for review, not determinations / 本报告所列疑点需经核查确认。</p></footer>")
     return _page(f"{name} — suspicion report / 疑点报告 {meta['run_date']}", body)
 
 
-def _institution_charts(run: _RunData, head: dict, rows: list[dict]) -> str:
+def _institution_charts(run: _RunData, head: dict, by_rule: list) -> str:
     iid = head["institution_id"]
     parts = []
-    by_rule: dict[tuple, list] = {}
-    for r in rows:
-        acc = by_rule.setdefault((r["rule_en"], r["rule_zh"]), [0, 0.0])
-        acc[0] += 1
-        acc[1] += float(r["amount_at_risk"] or 0)
-    items = sorted(by_rule.items(), key=lambda kv: -kv[1][1])
     parts.append('<div class="chart"><h3>Findings by rule / 按规则统计疑点</h3>'
                  '<p class="small">bar: money at risk / 涉及金额; in brackets: findings / 括号内为疑点数</p>'
-                 + svg.bar_chart([(f"{en} / {zh}", v[1], f"{svg.money(v[1])} ({v[0]})") for (en, zh), v in items],
-                                 "findings by rule") + "</div>")
+                 + svg.bar_chart([(f"{en} / {zh}", amount or 0, f"{svg.money(amount)} ({n})")
+                                  for en, zh, n, amount in by_rule], "findings by rule") + "</div>")
     trend = run.trends.get(iid, [])
     parts.append('<div class="chart"><h3>Money at risk over published runs / 历次筛查涉及金额</h3>' +
                  svg.line_chart(trend, "money at risk over time", fmt=svg.money) + "</div>")
@@ -499,15 +525,17 @@ def _ring_pictures(folder: Path, ids) -> str:
     return "".join(out)
 
 
-def _suspicion_lists(rows: list[dict]) -> str:
+def _suspicion_lists(top: list[dict], totals: dict) -> str:
+    """The strongest HTML_ROWS_PER_TYPE findings of each entity type (top), with the full
+    count and money per type (totals: type -> (n, amount))."""
     parts = ['<h2>Ranked suspicion list / 疑点清单（按可疑程度排序）</h2>']
     by_type: dict[str, list[dict]] = {}
-    for r in rows:
+    for r in top:
         by_type.setdefault(r["entity_type"], []).append(r)
-    for etype in [t for t in ENTITY_TYPES if t in by_type] + sorted(set(by_type) - set(ENTITY_TYPES)):
+    for etype in _entity_order(totals):
         en, zh = ENTITY_TYPES.get(etype, (etype, etype))
-        items = by_type[etype]
-        shown = items[:HTML_ROWS_PER_TYPE]
+        shown = by_type.get(etype, [])
+        n_all, total = totals[etype]
         trs = []
         for k, r in enumerate(shown, 1):
             sids = r["settlement_ids"] or []
@@ -518,11 +546,10 @@ def _suspicion_lists(rows: list[dict]) -> str:
                 f"<td>{_e(r['entity_id'])}{new}</td><td>{_e(r['patient_id'])}</td><td>{_e(r['doctor_id'])}</td>"
                 f"<td class=small>{_e(sid_text)}</td><td class=n>{r['score']:.2f}</td>"
                 f"<td class=n>{svg.money(r['amount_at_risk'])}</td><td>{_e(r['reason'])}</td></tr>")
-        more = (f'<p class="small">{len(items) - len(shown)} more in the XLSX/CSV / 其余 '
-                f'{len(items) - len(shown)} 条见 Excel/CSV 文件</p>') if len(items) > len(shown) else ""
-        total = sum(float(r["amount_at_risk"] or 0) for r in items)
+        more = (f'<p class="small">{n_all - len(shown)} more in the XLSX/CSV / 其余 '
+                f'{n_all - len(shown)} 条见 Excel/CSV 文件</p>') if n_all > len(shown) else ""
         parts.append(
-            f'<h3>{en} / {zh} — {len(items)} finding(s) / 条, {svg.money(total)}</h3>'
+            f'<h3>{en} / {zh} — {n_all} finding(s) / 条, {svg.money(total)}</h3>'
             f'<table><tr><th>#</th><th>Rule / 规则</th><th>{en} / {zh}</th><th>Patient / 参保人</th>'
             f'<th>Doctor / 医师</th><th>Evidence settlements / 证据结算单</th><th>Score / 评分</th>'
             f'<th>Money at risk / 涉及金额</th><th>Reason / 疑点说明</th></tr>{"".join(trs)}</table>{more}')

@@ -187,7 +187,7 @@ def test_spreadsheet_cells_never_become_formulas(tmp_path):
     row.update(finding_id="f1", entity_type="settlement", entity_id="=HYPERLINK(\"http://x\")",
                reason="+cmd|' /C calc'!A0", settlement_ids=["S1"], score=1.0,
                amount_at_risk=Decimal("1.00"))
-    reports._write_xlsx([row], {}, {}, tmp_path / "x.xlsx")
+    reports._write_xlsx(lambda t: [row], ["settlement"], {}, {}, tmp_path / "x.xlsx")
     ws = load_workbook(tmp_path / "x.xlsx")["settlement 结算单"]
     assert ws["F2"].value == '=HYPERLINK("http://x")' and ws["F2"].data_type == "s"
     reports._write_csv([row], tmp_path / "x.csv")
@@ -237,3 +237,22 @@ def test_key_content_is_visible_in_chromium(run):
             assert page.get_by_role("heading", name="Riverside Hospital").is_visible()
         finally:
             b.close()
+
+
+def test_long_lists_are_capped_in_html_and_complete_in_files(run, tmp_path, monkeypatch):
+    st, out = run
+    copy = tmp_path / RUN_DATE
+    shutil.copytree(out, copy)
+    monkeypatch.setattr(reports, "HTML_ROWS_PER_TYPE", 1)
+    monkeypatch.setattr(reports, "FETCH_ROWS", 2)          # several batches per institution
+    reports.render_run(st, RUN_DATE, copy)
+    page = (copy / "reports" / "institutions" / "H00000000001.html").read_text(encoding="utf-8")
+    assert "3 finding(s)" in page and "2 more in the XLSX/CSV" in page
+    assert page.count("Item LAB01 (Complete blood count) billed") == 1
+    expected = [f["finding_id"] for f in _findings(out, "institution_id = 'H00000000001'")]
+    ws = load_workbook(copy / "reports" / "institutions" / "H00000000001.xlsx")["settlement 结算单"]
+    assert sorted(r[0].value for r in ws.iter_rows(min_row=2)) == expected
+    assert ws.auto_filter.ref == "A1:P4"
+    rows = list(csv.reader((copy / "reports" / "institutions" / "H00000000001.csv")
+                           .read_text(encoding="utf-8-sig").splitlines()))
+    assert sorted(r[0] for r in rows[1:]) == expected
