@@ -33,7 +33,6 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 import duckdb
 import pyarrow as pa
@@ -170,10 +169,8 @@ def render_run(settings: Settings, run_date: str, folder: Path) -> dict:
                     f"TO {sql_literal(out / 'index.parquet')} (FORMAT parquet)")
         (out / "report_meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
         run = _RunData.load(con, folder, meta)
-        flagged = [i for i, r in run.index.items() if r["n_findings"] > 0]
-        for inst in flagged:
-            if INSTITUTION_ID.match(inst):   # ids become file names: never an odd one
-                render_institution(run, inst, out / "institutions")
+        # ids become file names: an institution id that is not plain letters/digits gets none
+        flagged = render_institutions(run, out / "institutions")
     finally:
         con.close()
     (folder / "overview.html").write_text(
@@ -318,50 +315,131 @@ def _grade_footer(meta: dict) -> str:
 
 # ----------------------------------------------------------------- institution report
 
-_FINDING_SELECT = """
-    SELECT run_date, finding_id, first_seen, detector_id, rule_en, rule_zh, entity_type, entity_id,
-           institution_id, patient_id, doctor_id, settlement_ids, score, amount_at_risk, reason,
-           evidence, priority
-    FROM report_findings WHERE institution_id = ? {where}
-    ORDER BY {order}priority DESC, amount_at_risk DESC, finding_id"""
-FETCH_ROWS = 5000          # findings streamed to the XLSX/CSV writers in batches
-
-
-def _findings(con, institution_id: str, entity_type: str | None = None) -> Iterator[dict]:
-    """One institution's findings, strongest first, streamed (an institution can hold
-    hundreds of thousands); consume it fully before the next query on con."""
-    sql = _FINDING_SELECT.format(where="AND entity_type = ?" if entity_type else "",
-                                 order="" if entity_type else "entity_type, ")
-    cur = con.execute(sql, [institution_id] + ([entity_type] if entity_type else []))
-    cols = [d[0] for d in cur.description]
-    while batch := cur.fetchmany(FETCH_ROWS):
-        for r in batch:
-            yield dict(zip(cols, r))
+FETCH_ROWS = 5000          # findings streamed from DuckDB in batches
+_TYPE_ORDER = ("coalesce(array_position(['" + "', '".join(ENTITY_TYPES) + "'], entity_type), 99), "
+               "entity_type")
 
 
 def _entity_order(types) -> list[str]:
     return [t for t in ENTITY_TYPES if t in types] + sorted(set(types) - set(ENTITY_TYPES))
 
 
-def render_institution(run: _RunData, institution_id: str, out: Path) -> dict[str, Path]:
-    """Write <id>.html, <id>.xlsx and <id>.csv for one institution; returns the paths."""
-    head, con = run.index[institution_id], run.con
-    totals = {t: (n, amount) for t, n, amount in con.execute(
-        "SELECT entity_type, count(*), sum(amount_at_risk) FROM report_findings "
-        "WHERE institution_id = ? GROUP BY entity_type", [institution_id]).fetchall()}
-    types = _entity_order(totals)
-    paths = {"html": out / f"{institution_id}.html", "xlsx": out / f"{institution_id}.xlsx",
-             "csv": out / f"{institution_id}.csv"}
-    _write_csv(_findings(con, institution_id), paths["csv"])
-    _write_xlsx(lambda t: _findings(con, institution_id, t), types, head, run.meta, paths["xlsx"])
-    by_rule = con.execute(
-        "SELECT rule_en, rule_zh, count(*), CAST(sum(amount_at_risk) AS DOUBLE) FROM report_findings "
-        "WHERE institution_id = ? GROUP BY ALL ORDER BY 4 DESC, 1", [institution_id]).fetchall()
-    top = _rows(con, _FINDING_SELECT.format(where="", order="entity_type, ").replace(
-        "ORDER BY", f"QUALIFY row_number() OVER (PARTITION BY entity_type ORDER BY priority DESC, "
-                    f"amount_at_risk DESC, finding_id) <= {HTML_ROWS_PER_TYPE} ORDER BY"), [institution_id])
-    paths["html"].write_text(_institution_html(run, head, top, totals, by_rule), encoding="utf-8")
-    return paths
+def render_institutions(run: _RunData, out: Path) -> list[str]:
+    """Every flagged institution's HTML, XLSX and CSV in one streamed pass over the
+    findings (ordered by institution, entity type, strength): memory stays bounded by one
+    batch plus the HTML's strongest rows, and there is no query per institution."""
+    ids = [i for i, r in run.index.items() if r["n_findings"] > 0 and INSTITUTION_ID.match(i)]
+    cur = run.con.execute(f"""
+        SELECT run_date, finding_id, first_seen, detector_id, rule_en, rule_zh, entity_type, entity_id,
+               institution_id, patient_id, doctor_id, settlement_ids, score, amount_at_risk, reason,
+               evidence, priority
+        FROM report_findings
+        WHERE list_contains(?, institution_id)
+        ORDER BY institution_id, {_TYPE_ORDER}, priority DESC, amount_at_risk DESC, finding_id""", [ids])
+    cols = [d[0] for d in cur.description]
+    files: _InstitutionFiles | None = None
+    done = []
+    while batch := cur.fetchmany(FETCH_ROWS):
+        for values in batch:
+            r = dict(zip(cols, values))
+            if files is None or files.institution_id != r["institution_id"]:
+                if files is not None:
+                    done.append(_finish_institution(run, files))
+                files = _InstitutionFiles(run.index[r["institution_id"]], run.meta, out)
+            files.add(r)
+    if files is not None:
+        done.append(_finish_institution(run, files))
+    return done
+
+
+def _finish_institution(run: _RunData, files: "_InstitutionFiles") -> str:
+    files.close()
+    html_text = _institution_html(run, files.head, files.top, files.totals, files.rules())
+    (files.out / f"{files.institution_id}.html").write_text(html_text, encoding="utf-8")
+    return files.institution_id
+
+
+class _InstitutionFiles:
+    """One institution's CSV and XLSX, written row by row as the findings stream past
+    (ordered by entity type, then strength), keeping for the HTML only the totals per
+    entity type and per rule and the strongest HTML_ROWS_PER_TYPE rows of each type."""
+
+    def __init__(self, head: dict, meta: dict, out: Path, stem: str | None = None):
+        from openpyxl import Workbook
+        self.head, self.meta, self.out = head, meta, out
+        self.institution_id = head.get("institution_id")
+        stem = stem or self.institution_id
+        self.csv_path, self.xlsx_path = out / f"{stem}.csv", out / f"{stem}.xlsx"
+        self._csv_fh = open(self.csv_path, "w", encoding="utf-8-sig", newline="")
+        self._csv = csv.writer(self._csv_fh)
+        self._csv.writerow([h for _, h in FINDING_COLUMNS])
+        self._wb = Workbook(write_only=True)
+        self._summary()
+        self._ws, self._type, self._n = None, None, 0
+        self.totals: dict[str, list] = {}
+        self._by_rule: dict[tuple, list] = {}
+        self.top: list[dict] = []
+
+    def _summary(self) -> None:
+        ws = self._wb.create_sheet("Summary 概要")
+        for k, label in (("institution_id", "Institution / 机构编码"), ("name", "Name / 名称"),
+                         ("kind", "Kind / 类型"), ("level", "Level / 等级"), ("region", "Region / 区划"),
+                         ("rank", "Rank / 排名"), ("score", "Score / 评分"),
+                         ("amount_at_risk", "Amount at risk / 涉及金额"), ("grade", "Grade / 信用等级"),
+                         ("n_findings", "Findings / 疑点数")):
+            v = self.head.get(k)
+            ws.append([label, float(v) if k == "amount_at_risk" and v is not None else v])
+        ws.append(["Rules version / 规则配置版本", self.meta.get("rules_version")])
+        ws.append(["Run date / 筛查日期", self.meta.get("run_date")])
+
+    def _close_sheet(self) -> None:
+        from openpyxl.utils import get_column_letter
+        if self._ws is not None:
+            self._ws.auto_filter.ref = f"A1:{get_column_letter(len(FINDING_COLUMNS))}{self._n + 1}"
+
+    def add(self, r: dict) -> None:
+        from openpyxl.cell import WriteOnlyCell
+        from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+        etype = r["entity_type"]
+        if etype != self._type:
+            self._close_sheet()
+            en, zh = ENTITY_TYPES.get(etype, (etype, etype))
+            self._ws = self._wb.create_sheet(f"{etype} {zh}"[:31])
+            self._ws.freeze_panes = "A2"
+            self._ws.append([h for _, h in FINDING_COLUMNS])
+            self._type, self._n = etype, 0
+        self._n += 1
+        values = [_cell_text(c, r[c]) for c, _ in FINDING_COLUMNS]
+        self._csv.writerow([_csv_safe(v) for v in values])
+        line = []
+        for v in values:
+            if isinstance(v, str):
+                v = ILLEGAL_CHARACTERS_RE.sub("", v)[:32000]
+                if v.startswith("="):     # openpyxl would store it as a formula
+                    cell = WriteOnlyCell(self._ws, value=v)
+                    cell.data_type = "s"
+                    v = cell
+            line.append(v)
+        self._ws.append(line)
+        amount = float(r["amount_at_risk"] or 0)
+        t = self.totals.setdefault(etype, [0, 0.0])
+        t[0] += 1
+        t[1] += amount
+        k = self._by_rule.setdefault((r["rule_en"], r["rule_zh"]), [0, 0.0])
+        k[0] += 1
+        k[1] += amount
+        if self._n <= HTML_ROWS_PER_TYPE:
+            self.top.append(r)
+
+    def rules(self) -> list[tuple]:
+        """(rule_en, rule_zh, findings, money at risk), most money first."""
+        return sorted(((en, zh, n, a) for (en, zh), (n, a) in self._by_rule.items()),
+                      key=lambda x: (-x[3], str(x[0])))
+
+    def close(self) -> None:
+        self._close_sheet()
+        self._wb.save(self.xlsx_path)
+        self._csv_fh.close()
 
 
 def _cell_text(col: str, v) -> object:
@@ -376,63 +454,11 @@ def _cell_text(col: str, v) -> object:
     return v
 
 
-def _write_csv(rows: Iterable[dict], path: Path) -> None:
-    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow([h for _, h in FINDING_COLUMNS])
-        for r in rows:
-            w.writerow([_csv_safe(_cell_text(c, r[c])) for c, _ in FINDING_COLUMNS])
-
-
 def _csv_safe(v):
     # a cell starting with = + - @ is a formula to a spreadsheet: ids come from extracts
     if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + v
     return "" if v is None else v
-
-
-def _write_xlsx(rows_of: Callable[[str], Iterable[dict]], types: list[str], head: dict, meta: dict,
-                path: Path) -> None:
-    """Summary sheet, then one sheet per entity type with rows_of(type), streamed (openpyxl's
-    write-only mode keeps no rows in memory)."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-    from openpyxl.utils import get_column_letter
-
-    wb = Workbook(write_only=True)
-    summary = wb.create_sheet("Summary 概要")
-    for k, label in (("institution_id", "Institution / 机构编码"), ("name", "Name / 名称"),
-                     ("kind", "Kind / 类型"), ("level", "Level / 等级"), ("region", "Region / 区划"),
-                     ("rank", "Rank / 排名"), ("score", "Score / 评分"),
-                     ("amount_at_risk", "Amount at risk / 涉及金额"), ("grade", "Grade / 信用等级"),
-                     ("n_findings", "Findings / 疑点数")):
-        v = head.get(k)
-        summary.append([label, float(v) if k == "amount_at_risk" and v is not None else v])
-    summary.append(["Rules version / 规则配置版本", meta.get("rules_version")])
-    summary.append(["Run date / 筛查日期", meta.get("run_date")])
-    ncol = len(FINDING_COLUMNS)
-    for etype in types:
-        en, zh = ENTITY_TYPES.get(etype, (etype, etype))
-        ws = wb.create_sheet(f"{etype} {zh}"[:31])
-        ws.freeze_panes = "A2"
-        ws.append([h for _, h in FINDING_COLUMNS])
-        n = 0
-        for r in rows_of(etype):
-            n += 1
-            line = []
-            for c, _ in FINDING_COLUMNS:
-                v = _cell_text(c, r[c])
-                if isinstance(v, str):
-                    v = ILLEGAL_CHARACTERS_RE.sub("", v)[:32000]
-                    if v.startswith("="):     # openpyxl would store it as a formula
-                        cell = WriteOnlyCell(ws, value=v)
-                        cell.data_type = "s"
-                        v = cell
-                line.append(v)
-            ws.append(line)
-        ws.auto_filter.ref = f"A1:{get_column_letter(ncol)}{n + 1}"
-    wb.save(path)
 
 
 def _institution_html(run: _RunData, head: dict, top: list[dict], totals: dict, by_rule: list) -> str:

@@ -187,10 +187,11 @@ def test_spreadsheet_cells_never_become_formulas(tmp_path):
     row.update(finding_id="f1", entity_type="settlement", entity_id="=HYPERLINK(\"http://x\")",
                reason="+cmd|' /C calc'!A0", settlement_ids=["S1"], score=1.0,
                amount_at_risk=Decimal("1.00"))
-    reports._write_xlsx(lambda t: [row], ["settlement"], {}, {}, tmp_path / "x.xlsx")
+    files = reports._InstitutionFiles({}, {}, tmp_path, stem="x")
+    files.add(row)
+    files.close()
     ws = load_workbook(tmp_path / "x.xlsx")["settlement 结算单"]
     assert ws["F2"].value == '=HYPERLINK("http://x")' and ws["F2"].data_type == "s"
-    reports._write_csv([row], tmp_path / "x.csv")
     text = (tmp_path / "x.csv").read_text(encoding="utf-8-sig")
     assert "'=HYPERLINK" in text and "'+cmd" in text
 
@@ -244,7 +245,7 @@ def test_long_lists_are_capped_in_html_and_complete_in_files(run, tmp_path, monk
     copy = tmp_path / RUN_DATE
     shutil.copytree(out, copy)
     monkeypatch.setattr(reports, "HTML_ROWS_PER_TYPE", 1)
-    monkeypatch.setattr(reports, "FETCH_ROWS", 2)          # several batches per institution
+    monkeypatch.setattr(reports, "FETCH_ROWS", 2)          # batches cut across institutions
     reports.render_run(st, RUN_DATE, copy)
     page = (copy / "reports" / "institutions" / "H00000000001.html").read_text(encoding="utf-8")
     assert "3 finding(s)" in page and "2 more in the XLSX/CSV" in page
