@@ -331,3 +331,18 @@ def test_browser_signs_in_finds_an_institution_and_downloads_its_report(portal, 
             b.close()
     targets = [r.target for r in db.audit_rows(portal["engine"], limit=20, user_name=CITY[0])]
     assert f"{RUN_DATE}/reports/institutions/H00000000001.xlsx" in targets
+
+
+def test_report_prints_to_pdf_on_request_within_scope(portal):
+    if not (shutil.which("chromium") or shutil.which("chromium-browser")):
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed: CI set-up must run scripts/setup_browser.sh")
+        pytest.skip("chromium not installed: no PDF printing")
+    c = _client(portal, SHENZHEN)
+    r = c.get(f"/runs/{RUN_DATE}/reports/institutions/{OTHER_CITY_INSTITUTION}.pdf")
+    assert r.status_code == 200 and r.content.startswith(b"%PDF")
+    assert r.headers["content-disposition"] == f'attachment; filename="{OTHER_CITY_INSTITUTION}-{RUN_DATE}.pdf"'
+    assert _client(portal, CITY).get(
+        f"/runs/{RUN_DATE}/reports/institutions/{OTHER_CITY_INSTITUTION}.pdf").status_code == 404
+    targets = [r.target for r in db.audit_rows(portal["engine"], limit=5, user_name=SHENZHEN[0], action="download")]
+    assert f"{RUN_DATE}/reports/institutions/{OTHER_CITY_INSTITUTION}.pdf" in targets

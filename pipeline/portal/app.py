@@ -31,9 +31,9 @@ from pipeline.portal import db
 COOKIE = "claimscreen_session"
 INDEX_CACHE_RUNS = 64      # report indexes kept in memory (one per published version)
 RUNS_LISTED = 90           # newest runs on the start page
-REPORT_FILE = re.compile(r"^([A-Za-z0-9_-]{1,40})\.(html|xlsx|csv)$")
+REPORT_FILE = re.compile(r"^([A-Za-z0-9_-]{1,40})\.(html|xlsx|csv|pdf)$")
 DOC_SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,120}$")
-MEDIA = {"html": "text/html; charset=utf-8", "csv": "text/csv; charset=utf-8",
+MEDIA = {"html": "text/html; charset=utf-8", "csv": "text/csv; charset=utf-8", "pdf": "application/pdf",
          "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
@@ -117,6 +117,38 @@ class Published:
         raise NotFound(institution_id)
 
 
+class PdfPrinter:
+    """PDF of a report, printed on request by headless Chromium from the published HTML
+    (the report is self-contained, so nothing is fetched). No Chromium: no PDF (404).
+    At most two print at a time; the PDF is not kept (the published folder is read-only)."""
+
+    FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--no-pdf-header-footer")
+
+    def __init__(self):
+        import shutil
+        self.browser = shutil.which("chromium") or shutil.which("chromium-browser")
+        self._slots = threading.BoundedSemaphore(2)
+
+    def pdf(self, html_file: Path) -> bytes:
+        import subprocess
+        import tempfile
+        if self.browser is None:
+            raise NotFound("pdf")
+        with self._slots, tempfile.TemporaryDirectory(prefix="claimscreen-pdf-") as tmp:
+            out = Path(tmp) / "report.pdf"
+            try:
+                subprocess.run([self.browser, *self.FLAGS, f"--user-data-dir={tmp}/profile",
+                                f"--print-to-pdf={out}", html_file.as_uri()],
+                               capture_output=True, timeout=120, check=True)
+            except (OSError, subprocess.SubprocessError):
+                raise NotFound("pdf") from None
+            if not out.is_file():
+                raise NotFound("pdf")
+            return out.read_bytes()
+
+
 def _page(title: str, user: db.User | None, body: str) -> str:
     nav = ""
     if user:
@@ -134,6 +166,7 @@ def create_app(publish_dir: Path, db_url: str, secure_cookie: bool = False) -> F
     """The portal over publish_dir with users and audit in the database at db_url."""
     engine = db.connect(db_url)
     published = Published(Path(publish_dir))
+    printer = PdfPrinter()
     app = FastAPI(title="claimscreen portal", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.engine = engine
     app.state.published = published
@@ -255,7 +288,9 @@ def create_app(publish_dir: Path, db_url: str, secure_cookie: bool = False) -> F
             + (f"<a href='reports/institutions/{_e(r['institution_id'])}.html'>view / 查看</a> · "
                f"<a href='reports/institutions/{_e(r['institution_id'])}.html?download=1'>html</a> · "
                f"<a href='reports/institutions/{_e(r['institution_id'])}.xlsx'>xlsx</a> · "
-               f"<a href='reports/institutions/{_e(r['institution_id'])}.csv'>csv</a>" if r["has_report"] else
+               f"<a href='reports/institutions/{_e(r['institution_id'])}.csv'>csv</a>"
+               + (f" · <a href='reports/institutions/{_e(r['institution_id'])}.pdf'>pdf</a>"
+                  if printer.browser else "") if r["has_report"] else
                "no findings / 无疑点") + "</td></tr>"
             for r in rows[:1000])
         db.audit(engine, user.name, "search" if q else "view_run", f"{run_date} q={q}" if q else run_date,
@@ -304,10 +339,18 @@ def create_app(publish_dir: Path, db_url: str, secure_cookie: bool = False) -> F
             row = published.institution(run_date, inst_id, user)
             if not row["has_report"]:
                 raise NotFound(inst_id)
-            path = published.file(run_date, "reports", "institutions", f"{inst_id}.{ext}")
+            path = published.file(run_date, "reports", "institutions",
+                                  f"{inst_id}.{'html' if ext == 'pdf' else ext}")
+            if ext == "pdf":
+                pdf = printer.pdf(path)
         except NotFound:
             return not_found(request, user, f"{run_date[:40]}/reports/institutions/{file_name[:80]}")
         inline = ext == "html" and not download
+        if ext == "pdf":
+            db.audit(engine, user.name, "download", f"{run_date}/reports/institutions/{inst_id}.pdf",
+                     ip_of(request), 200)
+            return Response(pdf, media_type=MEDIA["pdf"], headers={
+                **SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="{inst_id}-{run_date}.pdf"'})
         db.audit(engine, user.name, "view" if inline else "download",
                  f"{run_date}/reports/institutions/{inst_id}.{ext}", ip_of(request), 200)
         headers = dict(SECURITY_HEADERS)
