@@ -257,3 +257,19 @@ def test_long_lists_are_capped_in_html_and_complete_in_files(run, tmp_path, monk
     rows = list(csv.reader((copy / "reports" / "institutions" / "H00000000001.csv")
                            .read_text(encoding="utf-8-sig").splitlines()))
     assert sorted(r[0] for r in rows[1:]) == expected
+
+
+def test_a_run_without_findings_still_gets_an_overview(tmp_path):
+    from pipeline import builder, ingest, screen, validate
+    from pipeline.settings import load_settings
+    builder.write_extracts(tmp_path / "landing", [dict(settlement_id="S1", patient_id="P001",
+                                                       institution_id="H00000000003", admit_date="2026-10-05")],
+                           [dict(settlement_id="S1", item_code="CON01", service_date="2026-10-05", unit_price=20)])
+    st = load_settings(data_dir=tmp_path / "data")
+    for r in ingest.ingest(st, tmp_path / "landing"):
+        validate.validate(st, r.extract_date)
+    out = screen.screen(st, "2026-10-05")
+    assert list((out / "reports" / "institutions").iterdir()) == []
+    page = (out / "overview.html").read_text(encoding="utf-8")
+    assert "Flight-inspection target list" in page and "H00000000003" not in page
+    assert pq.read_table(out / "reports" / "index.parquet").num_rows == 1
