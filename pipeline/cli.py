@@ -177,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=7)
     p.set_defaults(fn=cmd_demo)
 
+    from pipeline.portal import cli as portal_cli
+    portal_cli.add_commands(sub, _settings)
+
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(message)s")
