@@ -20,6 +20,11 @@ from openpyxl import load_workbook
 from pipeline import reports
 from report_world import RUN_DATE, build_run
 
+from pipeline import ROOT as _ROOT
+from pipeline.rules_config import load_rules as _load_rules
+
+RULES_VERSION = _load_rules(_ROOT / "data" / "rules.yaml").version
+
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--hide-scrollbars"]
@@ -99,7 +104,7 @@ def test_xlsx_holds_the_same_rows_as_findings_per_entity_type(run):
         summary = wb["Summary 概要"]
         facts = {r[0].value: r[1].value for r in summary.iter_rows()}
         assert facts["Institution / 机构编码"] == inst
-        assert facts["Rules version / 规则配置版本"] == "2026.11.1"
+        assert facts["Rules version / 规则配置版本"] == RULES_VERSION
 
 
 def test_csv_holds_the_same_rows_and_opens_in_excel(run):
@@ -117,7 +122,7 @@ def test_institution_html_is_self_contained_and_bilingual(run):
     page = (out / "reports" / "institutions" / "H00000000004.html").read_text(encoding="utf-8")
     assert "Riverside Hospital" in page and "440111" in page
     assert "Claims after death" in page and "死亡后就医" in page          # rule names from the registry
-    assert "2026.11.1" in page                                           # rules configuration version
+    assert RULES_VERSION in page                                           # rules configuration version
     assert "<svg" in page                                                # charts inline
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert "https://" not in page and "<script" not in page
