@@ -109,9 +109,11 @@ contact_cards AS (
 contact_visits AS (
     SELECT c.contact_kind, c.contact, c.n_cards, v.*
     FROM visits AS v
-    JOIN contact_cards AS c
-      ON (c.contact_kind = 'phone' AND c.contact = v.phone_hash)
-      OR (c.contact_kind = 'address' AND c.contact = v.address_hash)
+    JOIN contact_cards AS c ON c.contact_kind = 'phone' AND c.contact = v.phone_hash
+    UNION ALL
+    SELECT c.contact_kind, c.contact, c.n_cards, v.*
+    FROM visits AS v
+    JOIN contact_cards AS c ON c.contact_kind = 'address' AND c.contact = v.address_hash
 ),
 cluster_events AS (
     SELECT contact_kind, contact, institution_id, admit_date AS day, any_value(n_cards) AS n_cards,

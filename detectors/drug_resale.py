@@ -58,28 +58,31 @@ import math
 import networkx as nx
 import pyarrow as pa
 
-FEATURES_SQL = """
+FEATURES_SQL = ("""
 CREATE OR REPLACE TEMP TABLE _dr_purchases AS
 -- one row per dispensing of a watch-list drug: patient, item, day, settlement
 SELECT l.patient_id, l.item_code, any_value(l.item_name) AS item_name,
        l.service_date, l.settlement_id, l.institution_id,
        any_value(l.institution_region) AS institution_region,
        any_value(l.home_region) AS home_region,
-       sum(coalesce(l.days_supply, l.max_days_supply, 30)) AS supply_days,
+       -- days of use the dispensing covers; unknown when the line gives no days_supply
+       sum(l.days_supply) AS supply_days,
        sum(l.line_fund) AS fund,
        bool_or(l.indication_dx IS NULL OR len(l.indication_dx) = 0) AS any_indication,
        any_value(l.indication_dx) AS indication_dx
 FROM lines AS l
 WHERE l.high_resale AND l.item_category IN ('drug', 'herbal')
+  AND l.visit_type IN ('outpatient', 'pharmacy')      -- taken home: drugs given on the ward cannot be resold
   AND l.quantity > 0
-GROUP BY l.patient_id, l.item_code, l.service_date, l.settlement_id, l.institution_id;
-
+GROUP BY l.patient_id, l.item_code, l.service_date, l.settlement_id, l.institution_id
+""", """
 CREATE OR REPLACE TEMP TABLE _dr_patient AS
 WITH ordered AS (
     SELECT *,
            lag(service_date) OVER w AS prev_date,
            lag(supply_days) OVER w AS prev_supply
     FROM _dr_purchases
+    WHERE supply_days IS NOT NULL
     WINDOW w AS (PARTITION BY patient_id, item_code ORDER BY service_date, settlement_id)
 ),
 per_item AS (
@@ -138,6 +141,8 @@ places AS (
            count(DISTINCT institution_id) AS n_places,
            count(DISTINCT left(institution_region, $distant_prefix_digits)) AS n_regions,
            count(DISTINCT service_date) AS n_days,
+           count(DISTINCT settlement_id) AS n_purchases,
+           list(DISTINCT item_code) AS item_codes,
            sum(fund) AS fund,
            min(service_date) AS first_date, max(service_date) AS last_date,
            arg_max(institution_id, fund) AS top_institution
@@ -151,38 +156,36 @@ items AS (
            arg_max(item_name, oversupply) AS worst_item_name,
            arg_max(supplied, oversupply) AS worst_supplied,
            arg_max(covered, oversupply) AS worst_covered,
-           sum(n_purchases) AS n_purchases,
            sum(early_refills) AS early_refills,
-           sum(n_purchases - 1) AS refills,
-           list(DISTINCT item_code) AS item_codes
+           sum(n_purchases - 1) AS refills
     FROM item_ratio
     GROUP BY patient_id
 ),
 features AS (
     SELECT p.patient_id, p.n_places, p.n_regions, p.n_days, p.fund, p.first_date, p.last_date,
            p.top_institution, i.oversupply, i.worst_item, i.worst_item_name, i.worst_supplied,
-           i.worst_covered, i.n_purchases, i.early_refills, i.refills, i.item_codes,
+           i.worst_covered, p.n_purchases, i.early_refills, i.refills, p.item_codes,
            coalesce(t.dup_trace_codes, 0) AS dup_trace_codes,
            coalesce(u.fund_unindicated, 0) / nullif(p.fund, 0) AS unindicated_share
     FROM places AS p
-    JOIN items AS i USING (patient_id)
+    LEFT JOIN items AS i USING (patient_id)
     LEFT JOIN patient_trace AS t USING (patient_id)
     LEFT JOIN unindicated AS u USING (patient_id)
     WHERE p.fund >= $min_fund OR coalesce(t.dup_trace_codes, 0) > 0
 )
 SELECT *,
-       3.0 * least(greatest((oversupply - 1.0) / 2.0, 0), 1) AS s_oversupply,
+       3.0 * least(greatest((coalesce(oversupply, 1.0) - 1.0) / 2.0, 0), 1) AS s_oversupply,
        1.5 * least(greatest((n_places - 1) / 4.0, 0), 1) AS s_places,
        1.0 * least(greatest(n_regions - 1, 0) / 2.0, 1) AS s_regions,
-       1.5 * CASE WHEN early_refills >= 2 THEN least(early_refills / greatest(refills, 1) / 0.5, 1) ELSE 0 END AS s_early,
+       1.5 * CASE WHEN coalesce(early_refills, 0) >= 2 THEN least(early_refills / greatest(refills, 1) / 0.5, 1) ELSE 0 END AS s_early,
        2.5 * least(dup_trace_codes / 2.0, 1) AS s_trace,
        0.5 * coalesce(unindicated_share, 0) AS s_unindicated
-FROM features;
-
+FROM features
+""", """
 CREATE OR REPLACE TEMP TABLE _dr_scored AS
 SELECT *, s_oversupply + s_places + s_regions + s_early + s_trace + s_unindicated AS base_score
-FROM _dr_patient;
-"""
+FROM _dr_patient
+""")
 
 FINDINGS_SQL = """
 WITH members AS (
@@ -216,11 +219,13 @@ patient_findings AS (
         e.settlement_ids,
         r.score,
         -- the money beyond clinical need: the oversupplied share of the watch-list spend
-        e.fund * greatest(1 - 1 / greatest(r.oversupply, 1), CASE WHEN r.dup_trace_codes > 0 THEN 0.5 ELSE 0 END,
+        e.fund * greatest(1 - 1 / greatest(coalesce(r.oversupply, 1), 1), CASE WHEN r.dup_trace_codes > 0 THEN 0.5 ELSE 0 END,
                           0.25) AS amount_at_risk,
-        concat(format('Bought {} ({}) for {} days of use in {} days ({}x need)',
-                      r.worst_item_name, r.worst_item, r.worst_supplied, r.worst_covered,
-                      round(r.oversupply, 1)),
+        concat(CASE WHEN r.oversupply IS NOT NULL
+                    THEN format('Bought {} ({}) for {} days of use in {} days ({}x need)',
+                                r.worst_item_name, r.worst_item, r.worst_supplied, r.worst_covered,
+                                round(r.oversupply, 1))
+                    ELSE 'Bought watch-list drugs (days of supply not recorded)' END,
                format(', {} purchases at {} place(s) in {} region(s)', r.n_purchases, r.n_places, r.n_regions),
                CASE WHEN r.early_refills > 0 THEN format(', {} early refill(s)', r.early_refills) ELSE '' END,
                CASE WHEN r.dup_trace_codes > 0 THEN format(', {} traceability code(s) also dispensed elsewhere', r.dup_trace_codes) ELSE '' END,
@@ -322,9 +327,8 @@ def _rings(con, params) -> pa.Table:
 
 def detect(con, params, ctx):
     bind = {k: params[k] for k in ("early_refill_fraction", "distant_prefix_digits", "min_fund")}
-    for stmt in FEATURES_SQL.split(";"):
-        if stmt.strip():
-            con.execute(stmt, {k: v for k, v in bind.items() if f"${k}" in stmt})
+    for stmt in FEATURES_SQL:
+        con.execute(stmt, {k: v for k, v in bind.items() if f"${k}" in stmt})
     rings = _rings(con, params)
     con.register("_dr_ring_members_arrow", rings)
     con.execute("CREATE OR REPLACE TEMP TABLE _dr_ring_members AS "

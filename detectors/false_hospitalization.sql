@@ -41,11 +41,12 @@ score: |
   2 x template (soft count of other stays at the institution whose item set has a MinHash
   Jaccard near 1: mean co-bucket count over 4 bands of 8 hashes, full at 3),
   2 x batch from one address/phone (other stays admitted there within batch_window_days
-  by people sharing the patient's address or phone, full at 2), 1 x admission-day spike
+  by people sharing the patient's address, or phone, full at 2), 1 x admission-day spike
   (admissions that day / the institution's median admissions per day, from 2x to 5x),
-  1.5 x bed-hanging (bed + nursing share of the bill from 40 % to 80 %), 1 x uniform
-  length of stay (the stay has the institution's modal length and that mode covers 30 % to
-  80 % of its stays), 1 x mild diagnosis (share of the diagnosis category's settlements
+  1.5 x bed-hanging (share of the stay's days with no drug, test, treatment or material
+  at all, from 30 % to 80 %), 1 x uniform
+  length of stay (of the other admissions there within batch_window_days, the share with
+  exactly this length of stay, from 30 % to 80 %, at least 2 of them), 1 x mild diagnosis (share of the diagnosis category's settlements
   that are outpatient, from 50 % to 90 %), 0.5 x elderly, 0.5 x no outpatient contact at
   the institution in the prior_contact_days before. Reported at min_score with at least
   min_core from the strong signs. An institution with min_institution_stays reported
@@ -67,7 +68,10 @@ item_sets AS (
     SELECT settlement_id,
            count(DISTINCT item_code) AS n_items,
            sum(amount) AS amount,
-           sum(amount) FILTER (WHERE item_category IN ('bed', 'nursing')) AS hotel_amount
+           sum(amount) FILTER (WHERE item_category IN ('bed', 'nursing')) AS hotel_amount,
+           -- days on which anything beyond bed, nursing and fees was given
+           count(DISTINCT service_date) FILTER (WHERE item_category IN ('drug', 'herbal', 'exam', 'lab',
+                                                'treatment', 'surgery', 'material')) AS active_days
     FROM lines
     WHERE visit_type = 'inpatient'
     GROUP BY settlement_id
@@ -99,16 +103,23 @@ template AS (
     GROUP BY settlement_id
 ),
 batch_contact AS (
-    -- other admissions at the institution around the same day from the same address or phone
-    SELECT a.settlement_id, count(DISTINCT b.settlement_id) AS batch_mates
-    FROM stay AS a
-    JOIN stay AS b
-      ON a.institution_id = b.institution_id
-     AND a.settlement_id <> b.settlement_id
-     AND a.patient_id <> b.patient_id
-     AND (a.address_hash = b.address_hash OR a.phone_hash = b.phone_hash)
-     AND abs(date_diff('day', a.admit_date, b.admit_date)) <= $batch_window_days
-    GROUP BY a.settlement_id
+    -- other admissions at the institution around the same day from the same address or
+    -- phone, and how many admissions around that day share this stay's length (windows,
+    -- not self-joins: a big hospital has thousands of stays)
+    SELECT settlement_id,
+           CASE WHEN address_hash IS NULL THEN 0 ELSE count(*) OVER (
+               PARTITION BY institution_id, address_hash ORDER BY admit_date
+               RANGE BETWEEN $batch_window_days PRECEDING AND $batch_window_days FOLLOWING) - 1 END AS address_mates,
+           CASE WHEN phone_hash IS NULL THEN 0 ELSE count(*) OVER (
+               PARTITION BY institution_id, phone_hash ORDER BY admit_date
+               RANGE BETWEEN $batch_window_days PRECEDING AND $batch_window_days FOLLOWING) - 1 END AS phone_mates,
+           count(*) OVER (
+               PARTITION BY institution_id ORDER BY admit_date
+               RANGE BETWEEN $batch_window_days PRECEDING AND $batch_window_days FOLLOWING) - 1 AS cohort,
+           count(*) OVER (
+               PARTITION BY institution_id, los_days ORDER BY admit_date
+               RANGE BETWEEN $batch_window_days PRECEDING AND $batch_window_days FOLLOWING) - 1 AS same_los_mates
+    FROM stay
 ),
 daily AS (
     SELECT institution_id, admit_date, count(*) AS n_admissions
@@ -120,11 +131,8 @@ daily_baseline AS (
     FROM daily
     GROUP BY institution_id
 ),
-los_mode AS (
-    SELECT institution_id, los_days AS modal_los, n / sum(n) OVER (PARTITION BY institution_id) AS mode_share,
-           sum(n) OVER (PARTITION BY institution_id) AS n_stays
-    FROM (SELECT institution_id, los_days, count(*) AS n FROM stay GROUP BY institution_id, los_days)
-    QUALIFY row_number() OVER (PARTITION BY institution_id ORDER BY n DESC, los_days) = 1
+institution_stays AS (
+    SELECT institution_id, count(*) AS n_stays FROM stay GROUP BY institution_id
 ),
 dx_mildness AS (
     -- a diagnosis category mostly settled as outpatient care is a mild one
@@ -145,11 +153,13 @@ prior_contact AS (
 features AS (
     SELECT s.*,
            coalesce(t.template_neighbours, 0) AS template_neighbours,
-           coalesce(bc.batch_mates, 0) AS batch_mates,
+           greatest(bc.address_mates, bc.phone_mates) AS batch_mates,
+           bc.cohort, bc.same_los_mates,
            d.n_admissions AS admissions_that_day, db.median_daily,
            coalesce(it.hotel_amount, 0) / nullif(it.amount, 0) AS hotel_share,
+           greatest(1 - coalesce(it.active_days, 0) / s.los_days, 0) AS idle_share,
            it.n_items,
-           m.modal_los, m.mode_share, m.n_stays AS institution_stays,
+           m.n_stays AS institution_stays,
            dm.outpatient_share AS dx_outpatient_share,
            pc.settlement_id IS NOT NULL AS had_prior_contact
     FROM stay AS s
@@ -158,7 +168,7 @@ features AS (
     LEFT JOIN daily AS d ON d.institution_id = s.institution_id AND d.admit_date = s.admit_date
     LEFT JOIN daily_baseline AS db ON db.institution_id = s.institution_id
     LEFT JOIN item_sets AS it USING (settlement_id)
-    LEFT JOIN los_mode AS m ON m.institution_id = s.institution_id
+    LEFT JOIN institution_stays AS m ON m.institution_id = s.institution_id
     LEFT JOIN dx_mildness AS dm ON dm.dx_category = s.dx_category
     LEFT JOIN prior_contact AS pc USING (settlement_id)
 ),
@@ -169,9 +179,9 @@ terms AS (
            1.0 * CASE WHEN admissions_that_day >= 4
                       THEN least(greatest((admissions_that_day / greatest(median_daily, 1) - 2) / 3.0, 0), 1)
                       ELSE 0 END AS t_spike,
-           1.5 * least(greatest((coalesce(hotel_share, 0) - 0.4) / 0.4, 0), 1) AS t_bed_hanging,
-           1.0 * CASE WHEN institution_stays >= 5 AND los_days = modal_los
-                      THEN least(greatest((mode_share - 0.3) / 0.5, 0), 1) ELSE 0 END AS t_uniform_los,
+           1.5 * least(greatest((idle_share - 0.3) / 0.5, 0), 1) AS t_bed_hanging,
+           1.0 * CASE WHEN same_los_mates >= 2
+                      THEN least(greatest((same_los_mates / cohort - 0.3) / 0.5, 0), 1) ELSE 0 END AS t_uniform_los,
            1.0 * least(greatest((coalesce(dx_outpatient_share, 0) - 0.5) / 0.4, 0), 1) AS t_mild_dx,
            0.5 * CASE WHEN age >= $elderly_age THEN 1 ELSE 0 END AS t_elderly,
            0.5 * CASE WHEN had_prior_contact THEN 0 ELSE 1 END AS t_no_prior_contact
@@ -202,8 +212,8 @@ stay_findings AS (
                    CASE WHEN t_template > 0.5 THEN format('item list nearly identical to ~{} other stays', round(template_neighbours, 1)) END,
                    CASE WHEN t_batch > 0 THEN format('admitted with {} other(s) from the same address/phone', batch_mates) END,
                    CASE WHEN t_spike > 0 THEN format('{} admissions that day vs a median of {}', admissions_that_day, median_daily) END,
-                   CASE WHEN t_bed_hanging > 0 THEN format('bed and nursing {}% of the bill', round(100 * hotel_share)) END,
-                   CASE WHEN t_uniform_los > 0 THEN format('length of stay {} like {}% of the institution''s stays', los_days, round(100 * mode_share)) END,
+                   CASE WHEN t_bed_hanging > 0 THEN format('no treatment on {}% of the days (bed and nursing {}% of the bill)', round(100 * idle_share), round(100 * hotel_share)) END,
+                   CASE WHEN t_uniform_los > 0 THEN format('same length of stay ({} days) as {} of the {} other admissions around that day', los_days, same_los_mates, cohort) END,
                    CASE WHEN t_mild_dx > 0 THEN format('mild diagnosis ({}% of such cases are outpatient)', round(100 * dx_outpatient_share)) END,
                    CASE WHEN t_elderly > 0 THEN format('patient aged {}', age) END,
                    CASE WHEN t_no_prior_contact > 0 THEN 'no outpatient contact before' END),
@@ -217,7 +227,8 @@ stay_findings AS (
             'template_neighbours', round(template_neighbours, 2), 'n_items', n_items,
             'batch_mates', batch_mates, 'admissions_that_day', admissions_that_day,
             'median_daily_admissions', median_daily, 'hotel_share', round(hotel_share, 3),
-            'los_days', los_days, 'modal_los', modal_los, 'modal_los_share', round(mode_share, 3),
+            'idle_day_share', round(idle_share, 3),
+            'los_days', los_days, 'admissions_around', cohort, 'same_los_around', same_los_mates,
             'primary_dx', primary_dx, 'dx_outpatient_share', round(dx_outpatient_share, 3),
             'age', age, 'admit_date', admit_date, 'discharge_date', discharge_date) AS VARCHAR) AS evidence
     FROM reported

@@ -10,14 +10,20 @@ params:
   z_threshold:
     default: 3.5
     description: robust z-score (median/MAD) from which a metric counts as far from peers
+  min_score:
+    default: 2.0
+    description: evidence needed to report (one metric at z_threshold + 1, or two at z_threshold)
   min_peers:
     default: 5
     description: peers needed in a group; otherwise the next wider group (region -> prefecture -> kind and level)
   min_visits:
     default: 30
     description: settlements an institution needs to be compared
+  min_relative_spread:
+    default: 0.1
+    description: the peer spread (MAD of the log) is taken as at least this relative difference, so identical peers do not make tiny gaps look extreme
   min_doctor_visits:
-    default: 20
+    default: 30
     description: settlements a doctor needs to be compared
   readmit_days:
     default: 30
@@ -30,10 +36,13 @@ scheme: |
   bills), or a sudden month-over-month surge in fund money.
 score: |
   Each metric is compared with the peers of the same kind, level and region (falling
-  back to the prefecture, then to kind and level, when fewer than min_peers): robust
-  z = (value - peer median) / (1.4826 x peer MAD, at least 5 % of the median). Only
+  back to the prefecture, then to kind and level, when fewer than min_peers), on a log
+  scale: robust z = (ln value - peer median of ln) / (1.4826 x peer MAD of ln, at least
+  ln(1 + min_relative_spread)); shares and rates get 0.02 added first. Only
   higher-than-peer deviations count. Score = sum over metrics of (z - z_threshold + 1)
-  for the metrics at or above z_threshold, each capped at 10. All metrics are ratios, so a
+  for the metrics at or above z_threshold, each capped at 10; reported from min_score
+  (with some 600 doctors and 8 metrics, one metric just over the line is expected by
+  chance). All metrics are ratios, so a
   big hospital is not punished for its size; the evidence lists every metric, its peer
   median and z.
 false_positives: |
@@ -132,24 +141,30 @@ entities AS (
     SELECT d.*, CAST(NULL AS DOUBLE) AS fund_growth FROM doctor_metrics AS d
 ),
 long AS (
-    UNPIVOT entities
-    ON cost_per_visit, fund_per_patient, drug_share, exam_lab_share, length_of_stay,
-       readmission_rate, visits_per_patient, fund_growth
-    INTO NAME metric VALUE value
+    -- metrics compared on a log scale (ratios of money and counts are skewed); shares and
+    -- rates get 0.02 added so that a zero does not dominate
+    SELECT *,
+           ln(greatest(value, 0) + CASE WHEN metric IN ('drug_share', 'exam_lab_share', 'readmission_rate')
+                                        THEN 0.02 ELSE 0.01 END) AS log_value
+    FROM (UNPIVOT entities
+          ON cost_per_visit, fund_per_patient, drug_share, exam_lab_share, length_of_stay,
+             readmission_rate, visits_per_patient, fund_growth
+          INTO NAME metric VALUE value)
 ),
 peer_stats AS (
     SELECT entity_type, metric, level, group_key,
-           count(*) AS n_peers, median(value) AS peer_median, mad(value) AS peer_mad
-    FROM (SELECT entity_type, metric, value, 1 AS level, g1 AS group_key FROM long
-          UNION ALL SELECT entity_type, metric, value, 2, g2 FROM long
-          UNION ALL SELECT entity_type, metric, value, 3, g3 FROM long)
+           count(*) AS n_peers, median(value) AS peer_median,
+           median(log_value) AS peer_log_median, mad(log_value) AS peer_log_mad
+    FROM (SELECT entity_type, metric, value, log_value, 1 AS level, g1 AS group_key FROM long
+          UNION ALL SELECT entity_type, metric, value, log_value, 2, g2 FROM long
+          UNION ALL SELECT entity_type, metric, value, log_value, 3, g3 FROM long)
     GROUP BY entity_type, metric, level, group_key
 ),
 compared AS (
     -- the finest peer group with enough members (the widest one when none has)
-    SELECT l.*, p.level AS peer_level, p.group_key AS peer_group, p.n_peers, p.peer_median, p.peer_mad,
-           (l.value - p.peer_median)
-               / greatest(1.4826 * p.peer_mad, 0.05 * abs(p.peer_median), 1e-9) AS z
+    SELECT l.*, p.level AS peer_level, p.group_key AS peer_group, p.n_peers, p.peer_median,
+           (l.log_value - p.peer_log_median)
+               / greatest(1.4826 * p.peer_log_mad, ln(1 + $min_relative_spread)) AS z
     FROM long AS l
     JOIN peer_stats AS p
       ON p.entity_type = l.entity_type AND p.metric = l.metric
@@ -178,17 +193,20 @@ per_entity AS (
            any_value(n_visits) AS n_visits, any_value(fund) AS fund,
            sum(contribution) FILTER (WHERE flagged) AS score,
            least(max(excess_fund) FILTER (WHERE flagged), any_value(fund)) AS amount_at_risk,
-           string_agg(format('{} {} vs peer median {} (z {})', metric,
+           string_agg(format('{} {} vs peer median {} ({}x, robust z {})', metric,
                              CASE WHEN value < 10 THEN round(value, 3) ELSE round(value, 1) END,
                              CASE WHEN peer_median < 10 THEN round(peer_median, 3) ELSE round(peer_median, 1) END,
-                             round(z, 1)), '; ' ORDER BY z DESC) FILTER (WHERE flagged) AS flagged_text,
+                             coalesce(CAST(round(value / nullif(peer_median, 0), 2) AS VARCHAR), 'n/a'),
+                             round(z, 1)), '; ' ORDER BY z DESC)
+               FILTER (WHERE flagged) AS flagged_text,
            json_group_object(metric, json_object('value', round(value, 4), 'peer_median', round(peer_median, 4),
-                                                 'peer_mad', round(peer_mad, 4), 'z', round(z, 2),
+                                                 'times_peer_median', round(value / nullif(peer_median, 0), 2),
+                                                 'z', round(z, 2),
                                                  'n_peers', n_peers, 'peer_group', peer_group,
                                                  'flagged', flagged)) AS metrics
     FROM excess
     GROUP BY entity_type, entity_id
-    HAVING bool_or(flagged)
+    HAVING sum(contribution) FILTER (WHERE flagged) >= $min_score
 )
 SELECT
     concat(entity_type, '|', entity_id) AS finding_key,

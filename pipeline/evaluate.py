@@ -13,7 +13,9 @@ Matching (one rule for every detector):
 * a finding **matches a case** when it names the case's entity (the column of the
   case's entity type: settlement id or an evidence settlement, patient_id, doctor_id,
   institution_id; for a ring case, a patient member of the ring), when it is about the
-  case's patient, or when the two share an evidence settlement;
+  case's patient (a ring finding: about one of its members), when the two share an
+  evidence settlement, or when an institution or doctor finding names the case's
+  institution or doctor;
 * a case is **found** by a detector when a finding of that detector matches it
   (recall = found / cases of that scheme);
 * a finding is a **true positive** when it matches a case of its own scheme (strict
@@ -90,10 +92,12 @@ def _load(con: duckdb.DuckDBPyConnection, run: Path, truth: Path) -> None:
         cols = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({sql_literal(la)})").fetchall()}
         def pick(c, typ="VARCHAR"):
             return f"CAST({c} AS {typ}) AS {c}" if c in cols else f"CAST(NULL AS {typ}) AS {c}"
+        sids = ("coalesce(CAST(settlement_ids AS VARCHAR[]), []) AS settlement_ids" if "settlement_ids" in cols
+                else "CAST([] AS VARCHAR[]) AS settlement_ids")
         con.execute(f"""CREATE TEMP TABLE lookalikes AS
             SELECT {pick('scheme')}, {pick('entity_type')}, {pick('entity_id')},
                    {pick('institution_id')}, {pick('patient_id')},
-                   coalesce({pick('settlement_ids', 'VARCHAR[]').split(' AS ')[0]}, []) AS settlement_ids
+                   {sids}
             FROM read_parquet({sql_literal(la)})""")
     else:
         con.execute("CREATE TEMP TABLE lookalikes AS SELECT NULL::VARCHAR AS scheme, NULL::VARCHAR AS entity_type, "
@@ -108,6 +112,8 @@ _MATCH = """
  OR (c.entity_type = 'doctor' AND f.doctor_id = c.entity_id)
  OR (c.entity_type = 'institution' AND f.institution_id = c.entity_id)
  OR (c.entity_type = 'ring' AND len(list_intersect(f.patients, c.ring_patients)) > 0)
+ OR (f.entity_type = 'institution' AND f.institution_id = c.institution_id)
+ OR (f.entity_type = 'doctor' AND f.doctor_id = c.doctor_id)
  OR (c.patient_id IS NOT NULL AND list_contains(f.patients, c.patient_id))
  OR (len(c.settlement_ids) > 0 AND len(list_intersect(f.settlement_ids, c.settlement_ids)) > 0)
 """

@@ -98,6 +98,8 @@ def _plant_false_hospitalization(w: World) -> dict:
         items = [_item("BED01", los, 60), _item("NUR01", los, 30)]
         items += [_item(code, 1 + (k + j) % 3, 100 + 37 * j + k) for j, code in enumerate(pool) if (k + j) % 3]
         items.append(_item("LAB01", 1 + k % 4, 25))
+        # real care: a drug on every day of the stay
+        items += [_item("DRG01", 1, 18, service_date=day(k % 26 + d)) for d in range(1, los)]
         honest.append(w.claim(p, "H00000000003", admit, items, "inpatient", day(k % 26 + los),
                               dx=["I21.9", "K80.1", "C34.1", "S72.0"][k % 4], doctor="D000000000002"))
     return {"fake": fake, "honest": honest}
