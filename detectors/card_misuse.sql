@@ -33,8 +33,9 @@ score: |
   Weighted evidence per patient: 3 per settlement after death, 2.5 per visit at another
   institution during one of the patient's stays (strictly inside the stay; overlapping
   stays need more than stay_grace_days of overlap), 2 per day with settlements in two
-  distant regions, 1 per cluster event (cards of one phone/address used together at one
-  institution on one day; capped at 3). Reported at min_score or above.
+  distant regions, cards used / min_cards_same_day (at most 2) per cluster event (cards of
+  one phone/address used together at one institution on one day; at most 3 events).
+  Reported at min_score or above.
 false_positives: |
   A genuine traveller seen in two cities on one day; a relative buying medicine with the
   patient's consent while the patient is in hospital; a wrong death registration. A
@@ -140,11 +141,13 @@ evidence AS (
            2.0 / count(*) OVER (PARTITION BY patient_id, day) AS weight
     FROM distant_evidence
     UNION ALL
-    -- a cluster event is worth 1, at most 3 per patient
+    -- a cluster event is worth cards used / min_cards_same_day (at most 2), at most 3 events per patient
     SELECT patient_id, kind, settlement_id, institution_id, day,
            CASE WHEN dense_rank() OVER (PARTITION BY patient_id ORDER BY day, institution_id) <= 3
-                THEN 1.0 / count(*) OVER (PARTITION BY patient_id, day, institution_id) ELSE 0 END AS weight
-    FROM (SELECT DISTINCT patient_id, kind, settlement_id, institution_id, day FROM cluster_evidence)
+                THEN least(cards_used / $min_cards_same_day, 2.0)
+                     / count(*) OVER (PARTITION BY patient_id, day, institution_id) ELSE 0 END AS weight
+    FROM (SELECT patient_id, kind, settlement_id, institution_id, day, max(cards_used) AS cards_used
+          FROM cluster_evidence GROUP BY ALL)
 ),
 per_settlement AS (
     -- one settlement can carry several kinds of evidence: each kind counts once per settlement

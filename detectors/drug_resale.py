@@ -145,8 +145,14 @@ places AS (
            list(DISTINCT item_code) AS item_codes,
            sum(fund) AS fund,
            min(service_date) AS first_date, max(service_date) AS last_date,
-           arg_max(institution_id, fund) AS top_institution
     FROM _dr_purchases
+    GROUP BY patient_id
+),
+top_place AS (
+    -- the institution that dispensed most of the patient's watch-list money
+    SELECT patient_id, arg_max(institution_id, (fund, n)) AS top_institution
+    FROM (SELECT patient_id, institution_id, sum(fund) AS fund, count(*) AS n
+          FROM _dr_purchases GROUP BY patient_id, institution_id)
     GROUP BY patient_id
 ),
 items AS (
@@ -163,11 +169,12 @@ items AS (
 ),
 features AS (
     SELECT p.patient_id, p.n_places, p.n_regions, p.n_days, p.fund, p.first_date, p.last_date,
-           p.top_institution, i.oversupply, i.worst_item, i.worst_item_name, i.worst_supplied,
+           tp.top_institution, i.oversupply, i.worst_item, i.worst_item_name, i.worst_supplied,
            i.worst_covered, p.n_purchases, i.early_refills, i.refills, p.item_codes,
            coalesce(t.dup_trace_codes, 0) AS dup_trace_codes,
            coalesce(u.fund_unindicated, 0) / nullif(p.fund, 0) AS unindicated_share
     FROM places AS p
+    JOIN top_place AS tp USING (patient_id)
     LEFT JOIN items AS i USING (patient_id)
     LEFT JOIN patient_trace AS t USING (patient_id)
     LEFT JOIN unindicated AS u USING (patient_id)

@@ -8,7 +8,7 @@ entity_type: settlement
 severity: 4
 params:
   min_score:
-    default: 3.5
+    default: 4.0
     description: weighted evidence a stay needs to be reported
   min_core:
     default: 1.0

@@ -60,10 +60,15 @@ GROUP BY institution_id;
 -- detector tonight (0..1]; an institution's evidence from one detector is
 -- severity * ln(1 + sum of strengths): more findings count, with diminishing returns,
 -- so one rule firing a thousand times cannot drown every other signal.
+-- A finding about a person (entity patient or ring: card lending, drug resale) says
+-- less about the institution that served them than one about its own billing
+-- (settlement, doctor, institution): it counts half, so one impostor seen once at a
+-- bystander hospital weighs little, while many such patients at one pharmacy add up.
 CREATE OR REPLACE TEMP TABLE detector_components AS
 WITH strength AS (
     SELECT f.institution_id, f.detector_id,
-           greatest(f.score, 0) / nullif(max(greatest(f.score, 0)) OVER (PARTITION BY f.detector_id), 0) AS s
+           greatest(f.score, 0) / nullif(max(greatest(f.score, 0)) OVER (PARTITION BY f.detector_id), 0)
+               * CASE WHEN f.entity_type IN ('patient', 'ring') THEN 0.5 ELSE 1.0 END AS s
     FROM ranked_findings AS f
     WHERE f.institution_id IS NOT NULL
 )
