@@ -38,7 +38,11 @@ score: |
   Each metric is compared with the peers of the same kind, level and region (falling
   back to the prefecture, then to kind and level, when fewer than min_peers), on a log
   scale: robust z = (ln value - peer median of ln) / (1.4826 x peer MAD of ln, at least
-  ln(1 + min_relative_spread)); shares and rates get 0.02 added first. Only
+  ln(1 + min_relative_spread)); shares and rates get 0.02 added first. Length of stay is
+  the entity's median stay; cost per visit (outpatient and pharmacy) and cost per stay are
+  separate, so a ward doctor is not compared with a GP; each needs 10 settlements. The
+  readmission rate, a rare event, gets a binomial z against the peer rate (at least 2 %)
+  instead, so one readmission among a few stays is not an outlier. Only
   higher-than-peer deviations count. Score = sum over metrics of (z - z_threshold + 1)
   for the metrics at or above z_threshold, each capped at 10; reported from min_score
   (with some 600 doctors and 8 metrics, one metric just over the line is expected by
@@ -90,12 +94,18 @@ institution_metrics AS (
            concat_ws('|', institution_kind, institution_level) AS g3,
            count(*) AS n_visits, count(DISTINCT patient_id) AS n_patients,
            sum(fund_paid) AS fund, sum(total_amount) AS total,
-           sum(total_amount) / count(*) AS cost_per_visit,
+           -- outpatient visits and stays priced separately: a ward doctor is not a costly GP
+           CASE WHEN count(*) FILTER (WHERE visit_type <> 'inpatient') >= 10
+                THEN avg(total_amount) FILTER (WHERE visit_type <> 'inpatient') END AS cost_per_visit,
+           CASE WHEN count(*) FILTER (WHERE visit_type = 'inpatient') >= 10
+                THEN avg(total_amount) FILTER (WHERE visit_type = 'inpatient') END AS cost_per_stay,
+           count(readmitted) AS n_stays, sum(readmitted) AS n_readmitted,
            sum(fund_paid) / count(DISTINCT patient_id) AS fund_per_patient,
            sum(drug_amount) / nullif(sum(line_amount), 0) AS drug_share,
            sum(exam_lab_amount) / nullif(sum(line_amount), 0) AS exam_lab_share,
-           CASE WHEN count(los_days) >= 5 THEN avg(los_days) END AS length_of_stay,
-           CASE WHEN count(readmitted) >= 5 THEN avg(readmitted) END AS readmission_rate,
+           -- the median stay, so one very long honest stay does not make a doctor an outlier
+           CASE WHEN count(los_days) >= 10 THEN median(los_days) END AS length_of_stay,
+           CASE WHEN count(readmitted) >= 10 THEN avg(readmitted) END AS readmission_rate,
            count(*) / count(DISTINCT patient_id) AS visits_per_patient
     FROM enriched
     GROUP BY institution_id, institution_kind, institution_level, institution_region
@@ -108,12 +118,18 @@ doctor_metrics AS (
            concat_ws('|', institution_kind, institution_level) AS g3,
            count(*) AS n_visits, count(DISTINCT patient_id) AS n_patients,
            sum(fund_paid) AS fund, sum(total_amount) AS total,
-           sum(total_amount) / count(*) AS cost_per_visit,
+           -- outpatient visits and stays priced separately: a ward doctor is not a costly GP
+           CASE WHEN count(*) FILTER (WHERE visit_type <> 'inpatient') >= 10
+                THEN avg(total_amount) FILTER (WHERE visit_type <> 'inpatient') END AS cost_per_visit,
+           CASE WHEN count(*) FILTER (WHERE visit_type = 'inpatient') >= 10
+                THEN avg(total_amount) FILTER (WHERE visit_type = 'inpatient') END AS cost_per_stay,
+           count(readmitted) AS n_stays, sum(readmitted) AS n_readmitted,
            sum(fund_paid) / count(DISTINCT patient_id) AS fund_per_patient,
            sum(drug_amount) / nullif(sum(line_amount), 0) AS drug_share,
            sum(exam_lab_amount) / nullif(sum(line_amount), 0) AS exam_lab_share,
-           CASE WHEN count(los_days) >= 5 THEN avg(los_days) END AS length_of_stay,
-           CASE WHEN count(readmitted) >= 5 THEN avg(readmitted) END AS readmission_rate,
+           -- the median stay, so one very long honest stay does not make a doctor an outlier
+           CASE WHEN count(los_days) >= 10 THEN median(los_days) END AS length_of_stay,
+           CASE WHEN count(readmitted) >= 10 THEN avg(readmitted) END AS readmission_rate,
            count(*) / count(DISTINCT patient_id) AS visits_per_patient
     FROM enriched
     WHERE doctor_id IS NOT NULL
@@ -147,7 +163,7 @@ long AS (
            ln(greatest(value, 0) + CASE WHEN metric IN ('drug_share', 'exam_lab_share', 'readmission_rate')
                                         THEN 0.02 ELSE 0.01 END) AS log_value
     FROM (UNPIVOT entities
-          ON cost_per_visit, fund_per_patient, drug_share, exam_lab_share, length_of_stay,
+          ON cost_per_visit, cost_per_stay, fund_per_patient, drug_share, exam_lab_share, length_of_stay,
              readmission_rate, visits_per_patient, fund_growth
           INTO NAME metric VALUE value)
 ),
@@ -163,8 +179,12 @@ peer_stats AS (
 compared AS (
     -- the finest peer group with enough members (the widest one when none has)
     SELECT l.*, p.level AS peer_level, p.group_key AS peer_group, p.n_peers, p.peer_median,
-           (l.log_value - p.peer_log_median)
-               / greatest(1.4826 * p.peer_log_mad, ln(1 + $min_relative_spread)) AS z
+           CASE WHEN l.metric = 'readmission_rate'
+                -- readmissions are rare events: a binomial z against the peer rate (at least 2 %)
+                THEN (l.n_readmitted - l.n_stays * greatest(p.peer_median, 0.02))
+                     / sqrt(l.n_stays * greatest(p.peer_median, 0.02) * (1 - greatest(p.peer_median, 0.02)))
+                ELSE (l.log_value - p.peer_log_median)
+                     / greatest(1.4826 * p.peer_log_mad, ln(1 + $min_relative_spread)) END AS z
     FROM long AS l
     JOIN peer_stats AS p
       ON p.entity_type = l.entity_type AND p.metric = l.metric
@@ -179,7 +199,8 @@ excess AS (
            z >= $z_threshold AS flagged,
            least(z - $z_threshold + 1, 10) AS contribution,
            greatest(CASE metric
-               WHEN 'cost_per_visit' THEN (value - peer_median) * n_visits * fund / nullif(total, 0)
+               WHEN 'cost_per_visit' THEN (value - peer_median) / value * fund
+               WHEN 'cost_per_stay' THEN (value - peer_median) / value * fund
                WHEN 'fund_per_patient' THEN (value - peer_median) * n_patients
                WHEN 'drug_share' THEN (value - peer_median) * fund
                WHEN 'exam_lab_share' THEN (value - peer_median) * fund
@@ -193,10 +214,10 @@ per_entity AS (
            any_value(n_visits) AS n_visits, any_value(fund) AS fund,
            sum(contribution) FILTER (WHERE flagged) AS score,
            least(max(excess_fund) FILTER (WHERE flagged), any_value(fund)) AS amount_at_risk,
-           string_agg(format('{} {} vs peer median {} ({}x, robust z {})', metric,
+           string_agg(format('{} {} vs peer median {} ({}, z {})', metric,
                              CASE WHEN value < 10 THEN round(value, 3) ELSE round(value, 1) END,
                              CASE WHEN peer_median < 10 THEN round(peer_median, 3) ELSE round(peer_median, 1) END,
-                             coalesce(CAST(round(value / nullif(peer_median, 0), 2) AS VARCHAR), 'n/a'),
+                             coalesce(CAST(round(value / nullif(peer_median, 0), 2) AS VARCHAR) || 'x', 'peers at 0'),
                              round(z, 1)), '; ' ORDER BY z DESC)
                FILTER (WHERE flagged) AS flagged_text,
            json_group_object(metric, json_object('value', round(value, 4), 'peer_median', round(peer_median, 4),
