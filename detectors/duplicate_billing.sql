@@ -13,19 +13,21 @@ params:
 reads: [lines]
 scheme: |
   The same item is charged more than once to the same patient on the same day at the same
-  institution: a copied charge line within one settlement, or the same charge repeated in
-  a second settlement of that day.
+  institution and department: a copied charge line within one settlement, or the same
+  charge repeated in a second settlement of that day.
 score: |
   Number of extra copies, weighted up when the copies are identical (same quantity and
   unit price) and when they sit in different settlements.
 false_positives: |
   Items legitimately given several times a day as separate orders of different quantity
   in one settlement are not flagged; repeated doses billed as identical lines are, and a
-  reviewer should check the orders. Reversed settlements are never flagged.
+  reviewer should check the orders. Visits to two different departments on the same day
+  (each billing its own consultation) are not duplicates. Reversed settlements are never
+  flagged.
 ---*/
 WITH line_groups AS (
     SELECT
-        patient_id, institution_id, item_code, service_date,
+        patient_id, institution_id, coalesce(dept_code, '') AS dept, item_code, service_date,
         any_value(item_name) AS item_name,
         count(*) AS n_lines,
         count(DISTINCT settlement_id) AS n_settlements,
@@ -37,7 +39,7 @@ WITH line_groups AS (
         max(line_fund) AS fund_original,
         sum(amount) AS amount_total
     FROM lines
-    GROUP BY patient_id, institution_id, item_code, service_date
+    GROUP BY patient_id, institution_id, coalesce(dept_code, ''), item_code, service_date
     HAVING count(*) >= $min_copies
 ),
 duplicates AS (
@@ -47,7 +49,7 @@ duplicates AS (
     WHERE n_distinct_charges < n_lines OR n_settlements > 1
 )
 SELECT
-    concat_ws('|', patient_id, institution_id, item_code, CAST(service_date AS VARCHAR)) AS finding_key,
+    concat_ws('|', patient_id, institution_id, dept, item_code, CAST(service_date AS VARCHAR)) AS finding_key,
     'settlement' AS entity_type,
     last_settlement_id AS entity_id,
     institution_id,

@@ -43,10 +43,24 @@ def _lake_state(settings: Settings, run_date: str) -> dict:
     return state
 
 
-def build(settings: Settings, run_date: str, shard: Shard = ALL) -> dict:
-    """Materialise every feature table for (run_date, shard); returns row counts."""
+def is_fresh(settings: Settings, run_date: str, shard: Shard = ALL) -> bool:
+    """True when the materialised features match the lake as it is now."""
+    state_file = run_dir(settings, str(run_date), shard) / "features" / "_STATE.json"
+    if not state_file.exists():
+        return False
+    saved = json.loads(state_file.read_text())
+    names = {n for n, _ in feature_files()}
+    return saved.get("lake") == _lake_state(settings, str(run_date)) and set(saved.get("rows", {})) == names
+
+
+def build(settings: Settings, run_date: str, shard: Shard = ALL, force: bool = False) -> dict:
+    """Materialise every feature table for (run_date, shard); returns row counts.
+
+    Skipped (returning the saved counts) when the features are already fresh."""
     run_date = str(run_date)
     target = run_dir(settings, run_date, shard) / "features"
+    if not force and is_fresh(settings, run_date, shard):
+        return json.loads((target / "_STATE.json").read_text())["rows"]
     tmp = target.with_name(f".features-{uuid.uuid4().hex[:8]}")
     tmp.mkdir(parents=True)
     con = lake.open_screening(settings, run_date, shard, features=False)
@@ -75,11 +89,7 @@ def attach(con: duckdb.DuckDBPyConnection, settings: Settings, run_date: str,
            shard: Shard = ALL) -> bool:
     """Create the feature views on con; True when materialised files were used."""
     folder = run_dir(settings, str(run_date), shard) / "features"
-    fresh = False
-    state_file = folder / "_STATE.json"
-    if state_file.exists():
-        saved = json.loads(state_file.read_text())
-        fresh = saved.get("lake") == _lake_state(settings, str(run_date))
+    fresh = is_fresh(settings, run_date, shard)
     for name, path in feature_files():
         f = folder / f"{name}.parquet"
         if fresh and f.exists():

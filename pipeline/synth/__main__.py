@@ -1,0 +1,5 @@
+import sys
+
+from pipeline.synth import main
+
+sys.exit(main())
