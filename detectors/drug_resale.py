@@ -37,8 +37,9 @@ scheme: |
 score: |
   Weighted evidence per patient, each term named in the evidence JSON:
   3 x oversupply (days supplied / days covered from first purchase to the end of the
-  last supply; 1.0 is normal use, full weight at 3.0), 1.5 x many dispensing places
-  (full at 5), 1 x several regions, 1.5 x share of early refills, 2.5 x traceability
+  last supply; 1.0 is normal use, full weight at 3.0), 1.5 x many places dispensing the
+  same drug (full at 5), 1 x several regions for the same drug, 1.5 x share of early
+  refills, 2.5 x traceability
   codes also dispensed in another settlement (full at 2), 0.5 x share of watch-list money
   without a matching diagnosis. Ring members get +1. Rings: candidates (score >=
   ring_min_score) sharing a phone or address and at least one watch-list drug;
@@ -138,14 +139,20 @@ patient_trace AS (
 ),
 places AS (
     SELECT patient_id,
-           count(DISTINCT institution_id) AS n_places,
-           count(DISTINCT left(institution_region, $distant_prefix_digits)) AS n_regions,
+           -- places and regions counted per drug: the same drug from many counters, not
+           -- several drugs from their own prescribers
+           max(item_places) AS n_places,
+           max(item_regions) AS n_regions,
            count(DISTINCT service_date) AS n_days,
            count(DISTINCT settlement_id) AS n_purchases,
            list(DISTINCT item_code) AS item_codes,
            sum(fund) AS fund,
            min(service_date) AS first_date, max(service_date) AS last_date,
-    FROM _dr_purchases
+    FROM (SELECT *,
+                 count(DISTINCT institution_id) OVER (PARTITION BY patient_id, item_code) AS item_places,
+                 count(DISTINCT left(institution_region, $distant_prefix_digits))
+                     OVER (PARTITION BY patient_id, item_code) AS item_regions
+          FROM _dr_purchases)
     GROUP BY patient_id
 ),
 top_place AS (
