@@ -267,11 +267,21 @@ def _institutions(con) -> dict:
 
     missing = sorted(culprits - set(positions))
     in_decile = sum(1 for p in positions.values() if p["position"] <= decile and p["score"] > 0)
+    by_scheme = {}
+    for scheme, inst in con.execute(
+            "SELECT DISTINCT scheme, coalesce(institution_id, CASE WHEN entity_type = 'institution' THEN entity_id END) "
+            "FROM cases WHERE institution_id IS NOT NULL OR entity_type = 'institution' ORDER BY 1, 2").fetchall():
+        b = by_scheme.setdefault(scheme, {"culprits": 0, "in_top_decile": 0, "worst_position": 0})
+        pos = positions.get(inst)
+        b["culprits"] += 1
+        b["in_top_decile"] += int(bool(pos) and pos["position"] <= decile and pos["score"] > 0)
+        b["worst_position"] = max(b["worst_position"], pos["position"] if pos else n + 1)
     return {"screened": n, "culprits": n_c, "culprits_not_screened": missing,
             "average_precision": ap_sum / n_c if n_c else None,
             "precision_at_10": p_at(10), "precision_at_culprits": p_at(n_c) if n_c else None,
             "top_decile_size": decile, "culprits_in_top_decile": in_decile,
             "top_decile_recall": in_decile / n_c if n_c else None,
+            "culprits_by_scheme": by_scheme,
             "culprit_positions": dict(sorted(positions.items(), key=lambda kv: kv[1]["position"]))}
 
 
@@ -315,6 +325,9 @@ def format_report(result: dict) -> str:
               f"screened {i['screened']}, culprits {i['culprits']}, average precision {_f(i['average_precision']).strip()}, "
               f"precision@10 {_f(i['precision_at_10']).strip()}, precision@{i['culprits']} {_f(i['precision_at_culprits']).strip()}, "
               f"culprits in top decile (top {i['top_decile_size']}): {i['culprits_in_top_decile']}/{i['culprits']}"]
+    lines.append("  culprits per scheme (in top decile / all, worst position):")
+    for scheme, b in i["culprits_by_scheme"].items():
+        lines.append(f"    {scheme:26s} {b['in_top_decile']:3d}/{b['culprits']:<3d} worst {b['worst_position']}")
     for inst, p in i["culprit_positions"].items():
         lines.append(f"  {inst}  position {p['position']:5d}  score {p['score']:8.3f}  {', '.join(p['top_detectors'][:3])}")
     if i["culprits_not_screened"]:

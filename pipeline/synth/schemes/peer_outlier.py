@@ -27,10 +27,15 @@ def _daily_visits(W, inst) -> int:
     return max(3, int(round(W.daily_target.mean() * 0.55 * w[inst] / w.sum())))
 
 
+def _affordable(W, k: int) -> int:
+    """At most a fifth of the reserved persons left: the other schemes need theirs."""
+    return max(3, min(k, len(W._reserved_pool) // 5))
+
+
 def _busy_hospital(W, rng, out):
     big = [i for i in range(W.n_inst) if W.inst_kind[i] == HOSP and W.inst_level[i] == 3]
     inst = max(big, key=lambda i: W.inst_beds[i])
-    ps = W.take_patients(max(10, _daily_visits(W, inst) * W.days // 2))
+    ps = W.take_patients(_affordable(W, _daily_visits(W, inst) * W.days // 2))
     ids = []
     for k, p in enumerate(ps):
         day = W.start + k % W.days
@@ -53,7 +58,7 @@ def plant(W, days, rng, scale) -> SchemeOutput:
         doc = int(W.doc_start[inst])          # the institution's first doctor pads the bills
         lvl = int(W.inst_level[inst])
         padding = [k for k in (W.item_index_by_name(n) for n in PADDING) if W.compatible(k, OP, 0, 1, lvl)]
-        patients = W.take_patients(max(daily, daily * days // (6 if ci == 1 else 2)))
+        patients = W.take_patients(max(daily, _affordable(W, daily * days // (6 if ci == 1 else 2))))
         visits, given = [], {}
         for day in range(W.start, W.end + 1):
             for p in rng.choice(patients, min(daily, len(patients)), replace=False):   # once a day each
