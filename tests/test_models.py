@@ -371,3 +371,15 @@ def test_generated_month_meets_the_aims(generated):
             assert by_scheme[model]["in_top_decile"] == by_scheme[model]["culprits"], (model, by_scheme[model])
     # no finding of a model touches the honest look-alikes planted for it
     assert all(det[m]["lookalike_hits"] == 0 for m in MODELS), {m: det[m]["lookalike_hits"] for m in MODELS}
+
+
+def test_models_run_on_an_empty_lake(tmp_path):
+    builder.write_extracts(tmp_path / "landing", [], [], extra_dates=["2026-10-01"])
+    st = load_settings(data_dir=tmp_path / "data")
+    for r in ingest.ingest(st, tmp_path / "landing"):
+        validate.validate(st, r.extract_date)
+    out = screen.screen(st, "2026-10-01", render=False)
+    con = duckdb.connect()
+    assert con.sql(f"SELECT count(*) FROM read_parquet('{out}/findings.parquet')").fetchall()[0][0] == 0
+    stats = {p.stem.split(".")[0] for p in (st.work_dir / "2026-10-01" / "all" / "findings").glob("*.stats.json")}
+    assert set(MODELS) <= stats
