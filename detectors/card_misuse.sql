@@ -33,8 +33,9 @@ score: |
   Weighted evidence per patient: 3 per settlement after death, 2.5 per visit at another
   institution during one of the patient's stays (strictly inside the stay; overlapping
   stays need more than stay_grace_days of overlap), 2 per day with settlements in two
-  distant regions, cards used / min_cards_same_day (at most 2) per cluster event (cards of
-  one phone/address used together at one institution on one day; at most 3 events).
+  distant regions, cards used / min_cards_same_day (x 1.5 when that phone/address has such
+  events on two days or more; at most 2) per cluster event (cards of one phone/address
+  used together at one institution on one day; at most 3 events).
   Reported at min_score or above.
 false_positives: |
   A genuine traveller seen in two cities on one day; a relative buying medicine with the
@@ -108,13 +109,17 @@ contact_cards AS (
     HAVING count(*) >= $min_cards_per_contact
 ),
 contact_visits AS (
+    -- outpatient visits and purchases only: group admissions from one address are the
+    -- false hospitalisation model's business
     SELECT c.contact_kind, c.contact, c.n_cards, v.*
     FROM visits AS v
     JOIN contact_cards AS c ON c.contact_kind = 'phone' AND c.contact = v.phone_hash
+    WHERE v.visit_type <> 'inpatient'
     UNION ALL
     SELECT c.contact_kind, c.contact, c.n_cards, v.*
     FROM visits AS v
     JOIN contact_cards AS c ON c.contact_kind = 'address' AND c.contact = v.address_hash
+    WHERE v.visit_type <> 'inpatient'
 ),
 cluster_events AS (
     SELECT contact_kind, contact, institution_id, admit_date AS day, any_value(n_cards) AS n_cards,
@@ -123,10 +128,18 @@ cluster_events AS (
     GROUP BY contact_kind, contact, institution_id, admit_date
     HAVING count(DISTINCT patient_id) >= $min_cards_same_day
 ),
+repeat_contacts AS (
+    -- a contact whose cards turn up together on several days is a collection point
+    SELECT contact_kind, contact, count(DISTINCT day) AS event_days
+    FROM cluster_events
+    GROUP BY contact_kind, contact
+),
 cluster_evidence AS (
     SELECT v.patient_id, 'shared_contact_cluster' AS kind, v.settlement_id, v.institution_id,
-           v.admit_date AS day, e.contact_kind, e.cards_used, e.n_cards
+           v.admit_date AS day, e.contact_kind,
+           e.cards_used * CASE WHEN rc.event_days >= 2 THEN 1.5 ELSE 1.0 END AS cards_used, e.n_cards
     FROM contact_visits AS v
+    JOIN repeat_contacts AS rc ON rc.contact_kind = v.contact_kind AND rc.contact = v.contact
     JOIN cluster_events AS e
       ON e.contact_kind = v.contact_kind AND e.contact = v.contact
      AND e.institution_id = v.institution_id AND e.day = v.admit_date
@@ -141,7 +154,8 @@ evidence AS (
            2.0 / count(*) OVER (PARTITION BY patient_id, day) AS weight
     FROM distant_evidence
     UNION ALL
-    -- a cluster event is worth cards used / min_cards_same_day (at most 2), at most 3 events per patient
+    -- a cluster event is worth cards used / min_cards_same_day (x 1.5 at a contact with
+    -- events on several days; at most 2), at most 3 events per patient
     SELECT patient_id, kind, settlement_id, institution_id, day,
            CASE WHEN dense_rank() OVER (PARTITION BY patient_id ORDER BY day, institution_id) <= 3
                 THEN least(cards_used / $min_cards_same_day, 2.0)
