@@ -2,6 +2,15 @@
 -- Inputs: raw_findings (every detector's findings file), detector_meta(detector_id,
 -- severity), prior_findings(finding_id, first_seen) from the previous published run,
 -- claims (the shared feature), run_context.
+--
+-- The score, in one line (each part explained where it is computed below):
+--   score(institution) = sum over detectors d of
+--                          severity(d) * ln(1 + sum over its findings f of strength(f) * w(f))
+--                        * (1 + min(1, fund at risk / fund paid to the institution))
+--   strength(f) = score(f) / the strongest score of detector d tonight       (0..1]
+--   w(f)        = 0.5 for findings about a person (patient, ring), else 1
+-- Top detectors are listed by their term in the sum. Checked against planted cases with
+-- `claimscreen evaluate` (institution average precision, precision@k, top decile).
 
 CREATE OR REPLACE TEMP TABLE ranked_findings AS
 SELECT
