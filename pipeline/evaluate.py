@@ -24,6 +24,8 @@ Matching (one rule for every detector):
 * patients: the planted patients of a scheme are the cases' patients and the patient
   members of its rings; a detector's flagged patients are its findings' patient_id
   plus the patient members of the rings it published;
+* rings: each planted ring is matched to the published ring sharing most patient members
+  (Jaccard); found at 0.5 or more;
 * institutions: culprits are the institutions of planted cases; the published ranking
   is scored by average precision (institutions with score 0 are not retrieved),
   precision@k and the share of culprits in the top decile.
@@ -235,6 +237,27 @@ def _patients(con, detectors) -> dict:
     return out
 
 
+def _rings(con) -> dict:
+    """Each planted ring against its best published ring: Jaccard of the patient members."""
+    rows = con.execute("""
+        WITH t AS (SELECT ring_id, list(DISTINCT member_id) AS m FROM truth_rings
+                   WHERE member_type = 'patient' GROUP BY ring_id),
+        p AS (SELECT ring_id, list(DISTINCT member_id) AS m FROM rings
+              WHERE member_type = 'patient' GROUP BY ring_id),
+        pairs AS (
+            SELECT t.ring_id,
+                   max(len(list_intersect(t.m, p.m)) / len(list_distinct(list_concat(t.m, p.m)))) AS jaccard
+            FROM t LEFT JOIN p ON len(list_intersect(t.m, p.m)) > 0
+            GROUP BY t.ring_id
+        )
+        SELECT ring_id, coalesce(jaccard, 0) FROM pairs ORDER BY ring_id""").fetchall()
+    n_pub = con.execute("SELECT count(DISTINCT ring_id) FROM rings").fetchall()[0][0]
+    return {"planted": len(rows), "published": n_pub,
+            "found": sum(1 for _, j in rows if j >= 0.5),
+            "mean_best_jaccard": sum(j for _, j in rows) / len(rows) if rows else None,
+            "best_jaccard": dict(rows)}
+
+
 def _institutions(con) -> dict:
     ranking = con.execute("""
         WITH culprits AS (
@@ -296,7 +319,7 @@ def evaluate(settings: Settings, truth_dir: Path, run_date: str | None = None) -
         detectors = _detector_table(con)
         models = sorted({d["detector_id"] for d in detectors} & set(PATIENT_MODELS)) or list(PATIENT_MODELS)
         return {"run": str(run), "run_date": run.name, "truth": str(truth),
-                "detectors": detectors, "patients": _patients(con, models),
+                "detectors": detectors, "patients": _patients(con, models), "rings": _rings(con),
                 "institutions": _institutions(con)}
     finally:
         con.close()
@@ -320,6 +343,10 @@ def format_report(result: dict) -> str:
     for det, p in result["patients"].items():
         lines.append(f"{det:26s} {p['planted']:7d} {p['flagged']:7d} {p['hits']:6d} {_f(p['recall'])} "
                      f"{_f(p['precision'])} {_f(p['precision_any'])}")
+    r = result["rings"]
+    lines += ["", "Rings / 团伙",
+              f"planted {r['planted']}, published {r['published']}, found (Jaccard >= 0.5) {r['found']}, "
+              f"mean best Jaccard {_f(r['mean_best_jaccard']).strip()}"]
     i = result["institutions"]
     lines += ["", "Institutions / 机构排序",
               f"screened {i['screened']}, culprits {i['culprits']}, average precision {_f(i['average_precision']).strip()}, "

@@ -327,6 +327,8 @@ def test_evaluate_scores_the_published_run(run, capsys):
     pat = res["patients"]
     assert pat["drug_resale"]["planted"] == 4 and pat["drug_resale"]["recall"] == 1.0
     assert pat["card_misuse"]["planted"] == 3 and pat["card_misuse"]["hits"] == 2
+    assert res["rings"]["planted"] == 1 and res["rings"]["found"] == 1
+    assert res["rings"]["best_jaccard"]["RING1"] == 1.0
     inst = res["institutions"]
     assert inst["culprits"] == 2      # the institutions named by the cases: H4 and the clinic
     assert 0 < inst["average_precision"] <= 1
@@ -364,6 +366,7 @@ def test_generated_month_meets_the_aims(generated):
         p = generated["patients"][model]
         assert p["recall"] >= 0.8 and p["precision_any"] >= 0.5, (model, p)
     assert generated["patients"]["drug_resale"]["precision"] >= 0.5
+    assert generated["rings"]["found"] == generated["rings"]["planted"] > 0
     # every institution named by a model case sits in the top decile of the ranking
     by_scheme = generated["institutions"]["culprits_by_scheme"]
     for model in MODELS:
