@@ -40,8 +40,10 @@ score: |
   Weighted evidence per stay, each term in [0, 1] and named in the evidence JSON:
   2 x template (soft count of other stays at the institution whose item set has a MinHash
   Jaccard near 1: mean co-bucket count over 4 bands of 8 hashes, full at 3),
-  2 x batch from one address/phone (other stays admitted there within batch_window_days
-  by people sharing the patient's address, or phone, full at 2), 1 x admission-day spike
+  2 x batch (other stays admitted there within batch_window_days by people sharing the
+  patient's address or phone, full at 2; or else, at three quarters, by people of the
+  patient's home region beyond what the institution's usual catchment would bring, full
+  at 4 more than expected and at least twice the expected), 1 x admission-day spike
   (admissions that day / the institution's median admissions per day, from 2x to 5x),
   1.5 x bed-hanging (share of the stay's days with no drug, test, treatment or material
   at all, from 30 % to 80 %), 1 x uniform
@@ -61,7 +63,7 @@ false_positives: |
 WITH stay AS (
     SELECT settlement_id, patient_id, institution_id, doctor_id, admit_date, discharge_date,
            los_days, primary_dx, dx_category, fund_paid, total_amount, age,
-           address_hash, phone_hash
+           address_hash, phone_hash, home_region
     FROM stays
 ),
 item_sets AS (
@@ -118,8 +120,19 @@ batch_contact AS (
                RANGE BETWEEN $batch_window_days PRECEDING AND $batch_window_days FOLLOWING) - 1 AS cohort,
            count(*) OVER (
                PARTITION BY institution_id, los_days ORDER BY admit_date
-               RANGE BETWEEN $batch_window_days PRECEDING AND $batch_window_days FOLLOWING) - 1 AS same_los_mates
+               RANGE BETWEEN $batch_window_days PRECEDING AND $batch_window_days FOLLOWING) - 1 AS same_los_mates,
+           count(*) OVER (
+               PARTITION BY institution_id, home_region ORDER BY admit_date
+               RANGE BETWEEN $batch_window_days PRECEDING AND $batch_window_days FOLLOWING) - 1 AS region_mates
     FROM stay
+),
+region_share AS (
+    -- where the institution's patients usually come from (all its patients, not only the
+    -- admitted ones, so a batch of admissions cannot make its own catchment)
+    SELECT institution_id, home_region,
+           count(DISTINCT patient_id) / sum(count(DISTINCT patient_id)) OVER (PARTITION BY institution_id) AS share
+    FROM claims
+    GROUP BY institution_id, home_region
 ),
 daily AS (
     SELECT institution_id, admit_date, count(*) AS n_admissions
@@ -154,7 +167,10 @@ features AS (
     SELECT s.*,
            coalesce(t.template_neighbours, 0) AS template_neighbours,
            greatest(bc.address_mates, bc.phone_mates) AS batch_mates,
-           bc.cohort, bc.same_los_mates,
+           bc.cohort, bc.same_los_mates, bc.region_mates,
+           -- admissions around that day from the patient's home region beyond what the
+           -- institution's usual catchment would bring (a village admitted in a batch)
+           bc.region_mates - bc.cohort * coalesce(rs.share, 0) AS region_excess, rs.share AS rs_share,
            d.n_admissions AS admissions_that_day, db.median_daily,
            coalesce(it.hotel_amount, 0) / nullif(it.amount, 0) AS hotel_share,
            greatest(1 - coalesce(it.active_days, 0) / s.los_days, 0) AS idle_share,
@@ -169,13 +185,18 @@ features AS (
     LEFT JOIN daily_baseline AS db ON db.institution_id = s.institution_id
     LEFT JOIN item_sets AS it USING (settlement_id)
     LEFT JOIN institution_stays AS m ON m.institution_id = s.institution_id
+    LEFT JOIN region_share AS rs ON rs.institution_id = s.institution_id AND rs.home_region = s.home_region
     LEFT JOIN dx_mildness AS dm ON dm.dx_category = s.dx_category
     LEFT JOIN prior_contact AS pc USING (settlement_id)
 ),
 terms AS (
     SELECT *,
            2.0 * least(template_neighbours / 3.0, 1) AS t_template,
-           2.0 * least(batch_mates / 2.0, 1) AS t_batch,
+           -- a batch from one address/phone (full at 2 others), or else from one home region
+           -- well beyond the catchment (full at 4 more than expected, counted three quarters)
+           2.0 * greatest(least(batch_mates / 2.0, 1),
+                          0.75 * CASE WHEN region_mates >= 3 AND region_mates >= 2 * cohort * coalesce(rs_share, 0)
+                                      THEN least(region_excess / 4.0, 1) ELSE 0 END) AS t_batch,
            1.0 * CASE WHEN admissions_that_day >= 4
                       THEN least(greatest((admissions_that_day / greatest(median_daily, 1) - 2) / 3.0, 0), 1)
                       ELSE 0 END AS t_spike,
@@ -210,7 +231,8 @@ stay_findings AS (
         concat(format('Stay {} ({} day(s), {}) looks fabricated or bed-hanging: ', settlement_id, los_days, primary_dx),
                concat_ws(', ',
                    CASE WHEN t_template > 0.5 THEN format('item list nearly identical to ~{} other stays', round(template_neighbours, 1)) END,
-                   CASE WHEN t_batch > 0 THEN format('admitted with {} other(s) from the same address/phone', batch_mates) END,
+                   CASE WHEN batch_mates > 0 AND t_batch > 0 THEN format('admitted with {} other(s) from the same address/phone', batch_mates) END,
+                   CASE WHEN batch_mates = 0 AND t_batch > 0 THEN format('admitted with {} other(s) from home region {} (about {} expected)', region_mates, home_region, round(cohort * coalesce(rs_share, 0), 1)) END,
                    CASE WHEN t_spike > 0 THEN format('{} admissions that day vs a median of {}', admissions_that_day, median_daily) END,
                    CASE WHEN t_bed_hanging > 0 THEN format('no treatment on {}% of the days (bed and nursing {}% of the bill)', round(100 * idle_share), round(100 * hotel_share)) END,
                    CASE WHEN t_uniform_los > 0 THEN format('same length of stay ({} days) as {} of the {} other admissions around that day', los_days, same_los_mates, cohort) END,
@@ -220,12 +242,13 @@ stay_findings AS (
                '.') AS reason,
         CAST(json_object(
             'score', round(score, 3),
-            'terms', json_object('template', round(t_template, 3), 'batch_same_address', round(t_batch, 3),
+            'terms', json_object('template', round(t_template, 3), 'batch', round(t_batch, 3),
                                  'admission_spike', round(t_spike, 3), 'bed_hanging', round(t_bed_hanging, 3),
                                  'uniform_los', round(t_uniform_los, 3), 'mild_dx', round(t_mild_dx, 3),
                                  'elderly', t_elderly, 'no_prior_contact', t_no_prior_contact),
             'template_neighbours', round(template_neighbours, 2), 'n_items', n_items,
-            'batch_mates', batch_mates, 'admissions_that_day', admissions_that_day,
+            'batch_mates', batch_mates, 'region_mates', region_mates,
+            'region_mates_expected', round(cohort * coalesce(rs_share, 0), 2), 'admissions_that_day', admissions_that_day,
             'median_daily_admissions', median_daily, 'hotel_share', round(hotel_share, 3),
             'idle_day_share', round(idle_share, 3),
             'los_days', los_days, 'admissions_around', cohort, 'same_los_around', same_los_mates,
@@ -248,14 +271,14 @@ institution_rollup AS (
                count(*), any_value(institution_stays), round(avg(score), 2),
                concat_ws(', ',
                    CASE WHEN avg(t_template) > 0.5 THEN 'template item lists' END,
-                   CASE WHEN avg(t_batch) > 0.5 THEN 'batch admissions from shared addresses' END,
+                   CASE WHEN avg(t_batch) > 0.5 THEN 'batch admissions from shared addresses or one home region' END,
                    CASE WHEN avg(t_spike) > 0.3 THEN 'admission-day spikes' END,
                    CASE WHEN avg(t_bed_hanging) > 0.5 THEN 'bed-hanging' END,
                    CASE WHEN avg(t_uniform_los) > 0.3 THEN 'uniform lengths of stay' END,
                    CASE WHEN avg(t_mild_dx) > 0.5 THEN 'mild diagnoses' END)) AS reason,
         CAST(json_object('reported_stays', count(*), 'institution_stays', any_value(institution_stays),
                          'mean_terms', json_object('template', round(avg(t_template), 3),
-                                                   'batch_same_address', round(avg(t_batch), 3),
+                                                   'batch', round(avg(t_batch), 3),
                                                    'admission_spike', round(avg(t_spike), 3),
                                                    'bed_hanging', round(avg(t_bed_hanging), 3),
                                                    'uniform_los', round(avg(t_uniform_los), 3),

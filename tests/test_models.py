@@ -102,7 +102,12 @@ def _plant_false_hospitalization(w: World) -> dict:
         items += [_item("DRG01", 1, 18, service_date=day(k % 26 + d)) for d in range(1, los)]
         honest.append(w.claim(p, "H00000000003", admit, items, "inpatient", day(k % 26 + los),
                               dx=["I21.9", "K80.1", "C34.1", "S72.0"][k % 4], doctor="D000000000002"))
-    return {"fake": fake, "honest": honest}
+    # a second culprit recruits in one remote district: different addresses, one home region
+    villagers = [w.person(f"FV{i}", birth_date=date(1948, 1, 1), home_region="440305") for i in range(5)]
+    for i in range(30):    # its usual patients are local
+        w.claim(w.person(f"LO{i}"), "H00000000001", day(i % 28), [_item("CON01", 1, 15)], dx="J06.9")
+    village = [w.claim(p, "H00000000001", day(15), template, "inpatient", day(21), dx="J06.9") for p in villagers]
+    return {"fake": fake, "honest": honest, "village": village}
 
 
 def _plant_drug_resale(w: World) -> dict:
@@ -222,9 +227,13 @@ def test_false_hospitalization_flags_template_batch_not_busy_hospital(run):
     assert set(p["fake"]) <= stays
     assert not stays & set(p["honest"])
     rollup = [f for f in found if f["entity_type"] == "institution"]
-    assert [f["institution_id"] for f in rollup] == ["H00000000004"]
+    assert sorted(f["institution_id"] for f in rollup) == ["H00000000001", "H00000000004"]
+    assert set(p["village"]) <= stays
+    ev_village = json.loads(next(f for f in found if f["entity_id"] == p["village"][0])["evidence"])
+    assert ev_village["batch_mates"] == 0 and ev_village["region_mates"] == 4
+    assert ev_village["terms"]["batch"] > 1
     ev = json.loads(next(f for f in found if f["entity_id"] == p["fake"][0])["evidence"])
-    assert ev["terms"]["template"] > 1.5 and ev["terms"]["batch_same_address"] > 1.5
+    assert ev["terms"]["template"] > 1.5 and ev["terms"]["batch"] > 1.5
     assert ev["batch_mates"] == 2 and ev["los_days"] == 5
     assert "item list nearly identical" in next(f for f in found if f["entity_id"] == p["fake"][0])["reason"]
     assert _rank(run, "H00000000004") < _rank(run, "H00000000003")
