@@ -395,3 +395,33 @@ def test_models_run_on_an_empty_lake(tmp_path):
     assert con.sql(f"SELECT count(*) FROM read_parquet('{out}/findings.parquet')").fetchall()[0][0] == 0
     stats = {p.stem.split(".")[0] for p in (st.work_dir / "2026-10-01" / "all" / "findings").glob("*.stats.json")}
     assert set(MODELS) <= stats
+
+
+def test_peer_outlier_reports_a_month_over_month_surge(tmp_path):
+    """Six clinics with steady September and October; one bills three times as much in
+    October at its usual prices (new patients, same cost per visit): only its surge stands out."""
+    w = World()
+    clinics = [f"H000000002{i:02d}" for i in range(6)]
+    for i, inst in enumerate(clinics):
+        w.institutions.append({"institution_id": inst, "name": f"Surge clinic {i}", "kind": "clinic", "level": 1,
+                               "ownership": "private", "region": "440106", "beds": 0,
+                               "contract_start": date(2018, 1, 1)})
+        for month, start in (("09", date(2026, 9, 1)), ("10", D0)):
+            n = 90 if (i == 0 and month == "10") else 30 + i
+            for k in range(n):
+                p = w.person(f"SU{i}-{month}-{k}")
+                w.claim(p, inst, (start + timedelta(days=k % 28)).isoformat(),
+                        [_item("CON01", 1, 15), _item("DRG01", 1 + k % 2, 18)], dx="J06.9")
+    builder.write_extracts(tmp_path / "landing", w.settlements, w.items,
+                           reference={"insured_persons": w.persons, "institutions": w.institutions})
+    st = load_settings(data_dir=tmp_path / "data")
+    for r in ingest.ingest(st, tmp_path / "landing"):
+        validate.validate(st, r.extract_date)
+    out = screen.screen(st, RUN_DATE, render=False)
+    con = duckdb.connect()
+    rows = con.sql(f"SELECT entity_id, evidence FROM read_parquet('{out}/findings.parquet') "
+                   "WHERE detector_id = 'peer_outlier'").fetchall()
+    assert [r[0] for r in rows] == [clinics[0]]
+    metrics = json.loads(rows[0][1])["metrics"]
+    assert metrics["fund_growth"]["flagged"] and metrics["fund_growth"]["value"] > 2.5
+    assert not metrics["cost_per_visit"]["flagged"]
