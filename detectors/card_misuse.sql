@@ -41,7 +41,9 @@ false_positives: |
   A genuine traveller seen in two cities on one day; a relative buying medicine with the
   patient's consent while the patient is in hospital; a wrong death registration. A
   transfer between hospitals (discharge and admission on the same day) is not counted,
-  nor a family of fewer than min_cards_per_contact sharing a phone.
+  nor a family of fewer than min_cards_per_contact sharing a phone. Residents of a care
+  home registered at one address and seen together by its visiting clinic look like a
+  card collection point: check the address before acting on cluster events alone.
 ---*/
 WITH visits AS (
     SELECT settlement_id, patient_id, institution_id, visit_type, admit_date, end_date,
