@@ -112,6 +112,13 @@ def cmd_catalogue(args) -> int:
     return 0
 
 
+def cmd_evaluate(args) -> int:
+    from pipeline import evaluate
+    result = evaluate.evaluate(_settings(args), Path(args.truth), args.date)
+    print(evaluate.to_json(result) if args.json else evaluate.format_report(result))
+    return 0
+
+
 def cmd_demo(args) -> int:
     from pipeline import demo
     return demo.main(_settings(args), days=args.days, scale=args.scale, seed=args.seed)
@@ -170,6 +177,13 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("catalogue", help="write the rule catalogue page from the detector headers")
     p.add_argument("--out", help="Markdown file (default: docs/rules.md of the checkout)")
     p.set_defaults(fn=cmd_catalogue)
+
+    p = sub.add_parser("evaluate", help="precision and recall of a published run against known cases")
+    p.add_argument("--truth", required=True, help="ground-truth folder (cases.parquet, ring_members.parquet, ...)")
+    p.add_argument("--date", help="published run date (default: the newest)")
+    p.add_argument("--publish", help="published runs folder (default: settings publish_dir)")
+    p.add_argument("--json", action="store_true", help="print the full result as JSON")
+    p.set_defaults(fn=cmd_evaluate)
 
     p = sub.add_parser("demo", help="generate a synthetic month, ingest night by night, screen, publish")
     p.add_argument("--days", type=int, default=30)
