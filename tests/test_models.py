@@ -84,10 +84,12 @@ def _plant_false_hospitalization(w: World) -> dict:
     for i in range(20):
         w.claim(w.person(f"OJ{i}"), "H00000000002", day(i % 28), [_item("CON01", 1, 30), _item("DRG01", 1, 18)],
                 dx="J06.9", doctor="D000000000003")
-    # busy tertiary hospital: three admissions a day, each after an outpatient visit, varied care
+    # busy tertiary hospital: three admissions a day, each after an outpatient visit, varied
+    # care that keeps every catalog rule (prices within the level-3 caps, no package billed
+    # with its own components, no item outside its indications or ages)
     honest = []
-    pools = [["EXM01", "LAB01", "ANE01", "SUR01"], ["MON01", "DRG02", "EXM02", "LAB01"],
-             ["PED01", "DRG01", "EXM01", "ANE01"], ["SUR01", "MON01", "LAB01", "EXM01"]]
+    pools = [[("EXM01", 280), ("LAB01", 25), ("ANE01", 700)], [("MON01", 8), ("EXM02", 110), ("LAB01", 22)],
+             [("EXM01", 250), ("ANE01", 600), ("MON01", 6)], [("SUR01", 3800), ("MON01", 8), ("EXM01", 300)]]
     for k in range(45):
         p = w.person(f"TH{k}", birth_date=date(1950 + k, 2, 1), sex="M")
         admit = day(k % 26)
@@ -96,10 +98,11 @@ def _plant_false_hospitalization(w: World) -> dict:
                 doctor="D000000000001")
         pool = pools[k % 4]
         items = [_item("BED01", los, 60), _item("NUR01", los, 30)]
-        items += [_item(code, 1 + (k + j) % 3, 100 + 37 * j + k) for j, code in enumerate(pool) if (k + j) % 3]
-        items.append(_item("LAB01", 1 + k % 4, 25))
-        # real care: a drug on every day of the stay
-        items += [_item("DRG01", 1, 18, service_date=day(k % 26 + d)) for d in range(1, los)]
+        items += [_item(code, 1 + (k + j) % 2, price) for j, (code, price) in enumerate(pool) if (k + j) % 3]
+        if k % 4 != 3:                       # the surgery package already includes its blood count
+            items.append(_item("LAB01", 1, 25, service_date=day(k % 26 + 1)))
+        # real care: monitoring on every day of the stay
+        items += [_item("MON01", 2, 8, service_date=day(k % 26 + d)) for d in range(1, los)]
         honest.append(w.claim(p, "H00000000003", admit, items, "inpatient", day(k % 26 + los),
                               dx=["I21.9", "K80.1", "C34.1", "S72.0"][k % 4], doctor="D000000000002"))
     # a second culprit recruits in one remote district: different addresses, one home region
