@@ -120,6 +120,28 @@ def cmd_detectors(args) -> int:
     return 0
 
 
+def cmd_dismiss(args) -> int:
+    from pipeline import dismiss
+    out = dismiss.dismiss(_settings(args), args.finding_id, args.reason, args.by, args.on)
+    print(f"dismissed {args.finding_id} from {args.on or 'today'} on ({out.name}); "
+          f"it leaves the next published run")
+    return 0
+
+
+def cmd_catalogue(args) -> int:
+    from pipeline import catalogue
+    s = _settings(args)
+    print(f"wrote {catalogue.write(args.out, s.rules_file)}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from pipeline import evaluate
+    result = evaluate.evaluate(_settings(args), Path(args.truth), args.date)
+    print(evaluate.to_json(result) if args.json else evaluate.format_report(result))
+    return 0
+
+
 def cmd_demo(args) -> int:
     from pipeline import demo
     return demo.main(_settings(args), days=args.days, scale=args.scale, seed=args.seed)
@@ -170,14 +192,35 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--landing", help="also ingest landed extracts of those dates")
     p.set_defaults(fn=cmd_backfill)
 
+    p = sub.add_parser("dismiss", help="close a finding after review (append-only record)")
+    p.add_argument("--finding-id", required=True)
+    p.add_argument("--reason", required=True)
+    p.add_argument("--by", required=True, help="who decided")
+    p.add_argument("--on", help="effective date (default today)")
+    p.set_defaults(fn=cmd_dismiss)
+
     p = sub.add_parser("detectors", help="list the detectors in the registry")
     p.set_defaults(fn=cmd_detectors)
+
+    p = sub.add_parser("catalogue", help="write the rule catalogue page from the detector headers")
+    p.add_argument("--out", help="Markdown file (default: docs/rules.md of the checkout)")
+    p.set_defaults(fn=cmd_catalogue)
+
+    p = sub.add_parser("evaluate", help="precision and recall of a published run against known cases")
+    p.add_argument("--truth", required=True, help="ground-truth folder (cases.parquet, ring_members.parquet, ...)")
+    p.add_argument("--date", help="published run date (default: the newest)")
+    p.add_argument("--publish", help="published runs folder (default: settings publish_dir)")
+    p.add_argument("--json", action="store_true", help="print the full result as JSON")
+    p.set_defaults(fn=cmd_evaluate)
 
     p = sub.add_parser("demo", help="generate a synthetic month, ingest night by night, screen, publish")
     p.add_argument("--days", type=int, default=30)
     p.add_argument("--scale", type=float, default=0.5)
     p.add_argument("--seed", type=int, default=7)
     p.set_defaults(fn=cmd_demo)
+
+    from pipeline.portal import cli as portal_cli
+    portal_cli.add_commands(sub, _settings)
 
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,

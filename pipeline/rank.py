@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from pipeline import features, lake, registry
+from pipeline import dismiss, features, lake, registry
 from pipeline.detect import FINDINGS_SCHEMA, RINGS_SCHEMA, findings_dir
 from pipeline.lake import ALL, SQL_DIR, Shard, sql_literal
 from pipeline.settings import Settings
@@ -47,8 +47,13 @@ def rank(settings: Settings, run_date: str, detector_ids: list[str],
     out.mkdir(parents=True, exist_ok=True)
     con = lake.open_screening(settings, run_date, shard)
     try:
-        con.execute("CREATE TEMP VIEW raw_findings AS " + _relation(
-            [fdir / f"{d}.parquet" for d in detector_ids], FINDINGS_SCHEMA))
+        dismissed = dismiss.files(settings)
+        con.execute("CREATE TEMP VIEW dismissals AS " + _relation(dismissed, dismiss.SCHEMA))
+        # a dismissal dated on or before the run date closes the finding
+        con.execute("CREATE TEMP VIEW raw_findings AS SELECT * FROM (" + _relation(
+            [fdir / f"{d}.parquet" for d in detector_ids], FINDINGS_SCHEMA) + ") AS f "
+            "WHERE NOT EXISTS (SELECT 1 FROM dismissals AS x, run_context AS rc "
+            "WHERE x.finding_id = f.finding_id AND x.dismissed_on <= rc.run_date)")
         con.execute("CREATE TEMP VIEW raw_rings AS " + _relation(
             [p for d in detector_ids if (p := fdir / f"{d}.rings.parquet").exists()], RINGS_SCHEMA))
         prev = previous_run(settings, run_date)

@@ -101,6 +101,7 @@ def generate(out: Path, days: int = 30, scale: float = 1.0, seed: int = 7, start
     cases: list[dict] = []
     rings: list[dict] = []
     per_scheme: dict[str, int] = {}
+    scheme_lookalikes: list[dict] = []
 
     def collect(so: SchemeOutput, name: str):
         for p in so.settlements:
@@ -115,8 +116,10 @@ def generate(out: Path, days: int = 30, scale: float = 1.0, seed: int = 7, start
             cases.extend(so.cases)
             rings.extend(so.ring_members)
             per_scheme[name] = len(so.cases)
+            scheme_lookalikes.extend(so.lookalikes)
     la_out, la_rows = lookalikes.plant(W, np.random.default_rng([seed, 600]), scale)
     collect(la_out, "lookalikes")
+    la_rows.extend(scheme_lookalikes)
 
     watched: dict[str, list] = {}
     pending: dict[int, list] = {}
