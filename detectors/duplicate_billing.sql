@@ -13,34 +13,44 @@ params:
 reads: [lines]
 scheme: |
   The same item is charged more than once to the same patient on the same day at the same
-  institution and department: a copied charge line within one settlement, or the same
-  charge repeated in a second settlement of that day.
+  institution: a copied charge line within one settlement, or the same charge repeated in
+  a second settlement of that day in the same department.
 score: |
   Number of extra copies, weighted up when the copies are identical (same quantity and
   unit price) and when they sit in different settlements.
 false_positives: |
   Items legitimately given several times a day as separate orders of different quantity
   in one settlement are not flagged; repeated doses billed as identical lines are, and a
-  reviewer should check the orders. Visits to two different departments on the same day
-  (each billing its own consultation) are not duplicates. Reversed settlements are never
+  reviewer should check the orders. Two visits the same day to different departments
+  (each with its own consultation) are not duplicates. Reversed settlements are never
   flagged.
 ---*/
-WITH line_groups AS (
-    SELECT
-        patient_id, institution_id, coalesce(dept_code, '') AS dept, item_code, service_date,
-        any_value(item_name) AS item_name,
-        count(*) AS n_lines,
-        count(DISTINCT settlement_id) AS n_settlements,
-        count(DISTINCT (quantity, unit_price)) AS n_distinct_charges,
-        list(DISTINCT settlement_id ORDER BY settlement_id) AS settlement_ids,
-        max(settlement_id) AS last_settlement_id,
-        any_value(doctor_id ORDER BY settlement_id) AS doctor_id,
-        sum(line_fund) AS fund_total,
-        max(line_fund) AS fund_original,
-        sum(amount) AS amount_total
+WITH repeated_keys AS (
+    -- a cheap first pass over every line: only keys billed more than once go further
+    SELECT patient_id, institution_id, item_code, service_date, coalesce(dept_code, '') AS dept_code
     FROM lines
-    GROUP BY patient_id, institution_id, coalesce(dept_code, ''), item_code, service_date
+    GROUP BY patient_id, institution_id, item_code, service_date, coalesce(dept_code, '')
     HAVING count(*) >= $min_copies
+),
+line_groups AS (
+    SELECT
+        l.patient_id, l.institution_id, l.item_code, l.service_date, k.dept_code,
+        any_value(l.item_name) AS item_name,
+        count(*) AS n_lines,
+        count(DISTINCT l.settlement_id) AS n_settlements,
+        count(DISTINCT (l.quantity, l.unit_price)) AS n_distinct_charges,
+        list(DISTINCT l.settlement_id ORDER BY l.settlement_id) AS settlement_ids,
+        max(l.settlement_id) AS last_settlement_id,
+        arg_max(l.doctor_id, l.settlement_id) AS doctor_id,
+        sum(l.line_fund) AS fund_total,
+        max(l.line_fund) AS fund_original,
+        sum(l.amount) AS amount_total
+    FROM lines AS l
+    JOIN repeated_keys AS k
+      ON l.patient_id = k.patient_id AND l.institution_id = k.institution_id
+     AND l.item_code = k.item_code AND l.service_date = k.service_date
+     AND coalesce(l.dept_code, '') = k.dept_code
+    GROUP BY l.patient_id, l.institution_id, l.item_code, l.service_date, k.dept_code
 ),
 duplicates AS (
     -- a copy is either an identical line or a charge repeated in another settlement
@@ -49,7 +59,7 @@ duplicates AS (
     WHERE n_distinct_charges < n_lines OR n_settlements > 1
 )
 SELECT
-    concat_ws('|', patient_id, institution_id, dept, item_code, CAST(service_date AS VARCHAR)) AS finding_key,
+    concat_ws('|', patient_id, institution_id, item_code, CAST(service_date AS VARCHAR), dept_code) AS finding_key,
     'settlement' AS entity_type,
     last_settlement_id AS entity_id,
     institution_id,
@@ -59,8 +69,9 @@ SELECT
     (n_lines - 1) * (CASE WHEN n_distinct_charges = 1 THEN 1.5 ELSE 1.0 END)
         * (CASE WHEN n_settlements > 1 THEN 1.2 ELSE 1.0 END) AS score,
     fund_total - fund_original AS amount_at_risk,
-    format('Item {} ({}) billed {} times on {} to the same patient at the same institution, in {} settlement(s).',
-           item_code, item_name, n_lines, CAST(service_date AS VARCHAR), n_settlements) AS reason,
+    format('Item {} ({}) billed {} times on {} to the same patient at the same institution{}, in {} settlement(s).',
+           item_code, item_name, n_lines, CAST(service_date AS VARCHAR),
+           CASE WHEN dept_code <> '' THEN ' and department ' || dept_code ELSE '' END, n_settlements) AS reason,
     CAST(json_object('item_code', item_code, 'service_date', service_date, 'n_lines', n_lines,
                      'n_settlements', n_settlements, 'identical_copies', n_distinct_charges = 1,
                      'amount_total', amount_total, 'fund_duplicated', fund_total - fund_original)

@@ -30,7 +30,10 @@ WITH ordered AS (
         lag(discharge_date) OVER w AS prev_discharge,
         lag(admit_date) OVER w AS prev_admit,
         lag(primary_dx) OVER w AS prev_dx,
-        lag(secondary_dx) OVER w AS prev_secondary_dx
+        lag(secondary_dx) OVER w AS prev_secondary_dx,
+        -- stays of this patient at this institution admitted in the 60 days up to this one
+        count(*) OVER (PARTITION BY patient_id, institution_id ORDER BY admit_date
+                       RANGE BETWEEN INTERVAL 60 DAY PRECEDING AND CURRENT ROW) AS stays_in_60d
     FROM stays
     WINDOW w AS (PARTITION BY patient_id, institution_id ORDER BY admit_date, discharge_date, settlement_id)
 ),
@@ -45,14 +48,6 @@ readmissions AS (
       AND (left(primary_dx, 3) = left(prev_dx, 3)
            OR list_contains(coalesce(secondary_dx, []), prev_dx)
            OR list_contains(coalesce(prev_secondary_dx, []), primary_dx))
-),
-chained AS (
-    -- how many stays of this patient at this institution fall in the 60 days up to this one
-    SELECT r.*,
-           (SELECT count(*) FROM stays s
-             WHERE s.patient_id = r.patient_id AND s.institution_id = r.institution_id
-               AND s.admit_date BETWEEN r.admit_date - INTERVAL 60 DAY AND r.admit_date) AS stays_in_60d
-    FROM readmissions r
 )
 SELECT
     settlement_id AS finding_key,
@@ -74,4 +69,4 @@ SELECT
                      'admit_date', admit_date, 'discharge_date', discharge_date,
                      'primary_dx', primary_dx, 'previous_dx', prev_dx,
                      'stays_in_60_days', stays_in_60d, 'window_days', $window_days) AS VARCHAR) AS evidence
-FROM chained
+FROM readmissions

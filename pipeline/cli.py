@@ -44,7 +44,7 @@ def cmd_ingest(args) -> int:
         if not args.no_validate:
             try:
                 v = validate.validate(s, r.extract_date)
-                print(f"{r.extract_date}: validation {v.status}")
+                print(validate.summary(v))
             except validate.ExtractBlocked as e:
                 _print_blocked(e)
                 return 3
@@ -57,6 +57,8 @@ def _print_blocked(e) -> None:
     print(f"BLOCKED extract {e.extract_date} — it stays out of the screened data:", file=sys.stderr)
     for f in e.failures:
         print(f"  - {f}", file=sys.stderr)
+    if getattr(e, "report_dir", None):
+        print(f"  report: {e.report_dir / 'data_docs' / 'index.html'}", file=sys.stderr)
 
 
 def cmd_validate(args) -> int:
@@ -67,7 +69,28 @@ def cmd_validate(args) -> int:
     except validate.ExtractBlocked as e:
         _print_blocked(e)
         return 3
-    print(f"{args.date}: validation {v.status}")
+    print(validate.summary(v) if v.status != "already_promoted" else f"{args.date}: already promoted")
+    return 0
+
+
+def cmd_quarantine(args) -> int:
+    import duckdb
+
+    from pipeline import validate
+    from pipeline.lake import sql_literal
+    files = validate.quarantined(_settings(args), args.date)
+    if not files:
+        print(f"{args.date}: no quarantined rows")
+        return 0
+    con = duckdb.connect()
+    for table, path in files.items():
+        rel = f"read_parquet({sql_literal(path)}, hive_partitioning = false)"
+        counts = con.execute(f"SELECT reason_code, expectation, count(*) FROM {rel} GROUP BY 1, 2 ORDER BY 1").fetchall()
+        print(f"{table}: {path}")
+        for reason, rule, n in counts:
+            print(f"  {reason:40s} {rule:45s} {n}")
+        if args.rows:
+            print(con.sql(f"SELECT * FROM {rel} LIMIT {int(args.rows)}"))
     return 0
 
 
@@ -105,6 +128,20 @@ def cmd_dismiss(args) -> int:
     return 0
 
 
+def cmd_catalogue(args) -> int:
+    from pipeline import catalogue
+    s = _settings(args)
+    print(f"wrote {catalogue.write(args.out, s.rules_file)}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from pipeline import evaluate
+    result = evaluate.evaluate(_settings(args), Path(args.truth), args.date)
+    print(evaluate.to_json(result) if args.json else evaluate.format_report(result))
+    return 0
+
+
 def cmd_demo(args) -> int:
     from pipeline import demo
     return demo.main(_settings(args), days=args.days, scale=args.scale, seed=args.seed)
@@ -137,6 +174,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--date", required=True)
     p.set_defaults(fn=cmd_validate)
 
+    p = sub.add_parser("quarantine", help="list the rows validation held back from an extract")
+    p.add_argument("--date", required=True)
+    p.add_argument("--rows", type=int, default=0, help="also print this many rows per table")
+    p.set_defaults(fn=cmd_quarantine)
+
     p = sub.add_parser("run", help="screen and publish one run date")
     p.add_argument("--date", required=True)
     p.add_argument("--detectors", nargs="*", help="re-run only these (others reused if fresh)")
@@ -160,11 +202,25 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("detectors", help="list the detectors in the registry")
     p.set_defaults(fn=cmd_detectors)
 
+    p = sub.add_parser("catalogue", help="write the rule catalogue page from the detector headers")
+    p.add_argument("--out", help="Markdown file (default: docs/rules.md of the checkout)")
+    p.set_defaults(fn=cmd_catalogue)
+
+    p = sub.add_parser("evaluate", help="precision and recall of a published run against known cases")
+    p.add_argument("--truth", required=True, help="ground-truth folder (cases.parquet, ring_members.parquet, ...)")
+    p.add_argument("--date", help="published run date (default: the newest)")
+    p.add_argument("--publish", help="published runs folder (default: settings publish_dir)")
+    p.add_argument("--json", action="store_true", help="print the full result as JSON")
+    p.set_defaults(fn=cmd_evaluate)
+
     p = sub.add_parser("demo", help="generate a synthetic month, ingest night by night, screen, publish")
     p.add_argument("--days", type=int, default=30)
     p.add_argument("--scale", type=float, default=0.5)
     p.add_argument("--seed", type=int, default=7)
     p.set_defaults(fn=cmd_demo)
+
+    from pipeline.portal import cli as portal_cli
+    portal_cli.add_commands(sub, _settings)
 
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,

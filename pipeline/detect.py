@@ -85,7 +85,6 @@ def _write_atomic(con: duckdb.DuckDBPyConnection, query: str, params: dict, out:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}")
     con.execute(f"COPY ({query}) TO {sql_literal(tmp)} (FORMAT parquet, COMPRESSION zstd)", params)
-    # fetchall: DuckDB 2 keeps a half-fetched result open, which blocks con.register
     n = con.execute(f"SELECT count(*) FROM read_parquet({sql_literal(tmp)})").fetchall()[0][0]
     tmp.replace(out)
     return n

@@ -1,65 +1,728 @@
-"""Reports published beside each run: a self-contained HTML overview.
+"""Reports published beside each run, for the supervisors who act on it.
 
-(The full per-institution reports, XLSX and CSV downloads build on this module.)
+Written into the (unpublished) run folder by :func:`renderer` before the manifest, so
+every file is listed in ``_MANIFEST.json`` and appears atomically with the run::
+
+    overview.html                        the run overview: flight-inspection target list,
+                                         totals by rule and region, trend, links
+    reports/index.parquet                one row per screened institution: reference facts,
+                                         rank, score, grade; what the portal scopes on
+    reports/report_meta.json             rules version, previous runs used, when rendered
+    reports/institutions/<id>.html       self-contained (inline CSS, inline SVG charts)
+    reports/institutions/<id>.xlsx       one sheet per entity type, filters on
+    reports/institutions/<id>.csv        UTF-8 with BOM (opens in Excel in Chinese)
+
+Everything is computed in DuckDB over the run's Parquet files and the lake's feature
+views; Python only formats the (bounded) rows of one institution at a time.
+
+Grade (credit-style, A best … E worst): for each published run the institution's
+suspicion percentile among all screened institutions is ``percent_rank()`` of its score
+(0 = among the cleanest, 1 = the most suspicious). The grade is the weighted mean of
+this run's percentile (weight 2) and those of up to five previous published runs
+(weight 1 each): A < 0.50 ≤ B < 0.75 ≤ C < 0.90 ≤ D < 0.97 ≤ E. It is relative: it
+says how an institution compares with the others, night after night, not how much
+fraud it commits.
 """
 from __future__ import annotations
 
+import csv
 import html
-import shutil
+import json
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
-from pipeline import registry
+from pipeline import lake, registry
+from pipeline import report_svg as svg
 from pipeline.lake import sql_literal
+from pipeline.rules_config import load_rules
 from pipeline.settings import Settings
+
+HISTORY_RUNS = 30          # previous published runs read for trends
+GRADE_RUNS = 5             # previous runs in the grade
+GRADE_BANDS = ((0.50, "A"), (0.75, "B"), (0.90, "C"), (0.97, "D"), (9.0, "E"))
+HTML_ROWS_PER_TYPE = 300
+TREND_TABLE_RUNS = 10      # rows of the overview's trend table (the chart shows every run)   # the HTML lists the strongest; XLSX/CSV hold every row
+INSTITUTION_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+RUN_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+ENTITY_TYPES = {
+    "settlement": ("Settlements", "结算单"),
+    "patient": ("Patients", "参保人"),
+    "doctor": ("Doctors", "医师"),
+    "institution": ("Institution", "机构"),
+    "ring": ("Rings", "团伙"),
+}
+KIND_ZH = {"hospital": "医院", "clinic": "诊所", "community": "社区卫生服务中心", "pharmacy": "药店"}
+LEVEL_ZH = {0: "未定级", 1: "一级", 2: "二级", 3: "三级"}
+OWNERSHIP_ZH = {"public": "公立", "private": "民营"}
+GRADE_TEXT = {"A": ("low concern", "关注度低"), "B": ("some concern", "一般关注"),
+              "C": ("concern", "重点关注"), "D": ("high concern", "高度关注"),
+              "E": ("highest concern", "最高关注")}
+PEER_METRICS = (  # column, English, Chinese, format
+    ("cost_per_visit", "Cost per visit", "次均费用", svg.money),
+    ("fund_per_patient", "Fund paid per patient", "人均统筹支付", svg.money),
+    ("drug_share", "Drug share of charges", "药占比", lambda v: f"{100 * v:.1f}%"),
+    ("inpatient_share", "Inpatient share of visits", "住院占比", lambda v: f"{100 * v:.1f}%"),
+    ("visits_per_patient", "Visits per patient", "人次人头比", lambda v: f"{v:.2f}"),
+)
+FINDING_COLUMNS = (  # column, header shown (English / 中文)
+    ("finding_id", "Finding id / 疑点编号"),
+    ("detector_id", "Rule id / 规则编号"),
+    ("rule_en", "Rule / 规则"),
+    ("rule_zh", "规则名称"),
+    ("entity_type", "Entity type / 对象类型"),
+    ("entity_id", "Entity / 对象"),
+    ("patient_id", "Patient / 参保人"),
+    ("doctor_id", "Doctor / 医师"),
+    ("settlement_ids", "Settlements / 结算单"),
+    ("score", "Score / 评分"),
+    ("amount_at_risk", "Amount at risk / 涉及金额"),
+    ("first_seen", "First seen / 首次发现"),
+    ("reason", "Reason / 疑点说明"),
+    ("evidence", "Evidence / 证据"),
+    ("institution_id", "Institution / 机构"),
+    ("run_date", "Run date / 筛查日期"),
+)
+
+CSS = """
+body{font-family:'Noto Sans CJK SC','WenQuanYi Micro Hei','Microsoft YaHei',sans-serif;margin:24px auto;
+max-width:1180px;color:#222;line-height:1.45}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;border-bottom:2px solid #3b6ea5;padding-bottom:3px;margin-top:28px}
+h3{font-size:15px;margin:18px 0 6px}
+table{border-collapse:collapse;width:100%;font-size:13px}td,th{border:1px solid #ccd;padding:3px 6px;vertical-align:top}
+th{background:#eef2f7;text-align:left}td.n{text-align:right;white-space:nowrap}
+.facts td{border:none;padding:2px 12px 2px 0}.facts th{background:none;border:none;padding:2px 8px 2px 0;color:#555;font-weight:normal}
+.grade{display:inline-block;font-size:34px;font-weight:bold;width:56px;height:56px;line-height:56px;text-align:center;
+border-radius:8px;color:#fff}
+.gA{background:#2e8b57}.gB{background:#7fa33a}.gC{background:#d4a017}.gD{background:#e0702a}.gE{background:#c0392b}
+.small{font-size:12px;color:#555}.new{background:#c0392b;color:#fff;border-radius:3px;padding:0 4px;font-size:11px}
+svg{display:block}.charts{display:flex;flex-wrap:wrap;gap:18px}.chart{flex:1 1 540px}
+.head{display:flex;gap:28px;align-items:flex-start}footer{margin-top:36px;font-size:12px;color:#555;border-top:1px solid #ccc;padding-top:8px}
+a{color:#1d4f8c}@media print{.noprint{display:none}body{margin:0}}
+"""
+
+
+def _e(s) -> str:
+    return "" if s is None else html.escape(str(s), quote=True)
+
+
+def grade_of(percentile: float) -> str:
+    for bound, g in GRADE_BANDS:
+        if percentile < bound:
+            return g
+    return "E"
 
 
 def renderer(settings: Settings, run_date: str):
     """A callable that renders the reports of a run into its (unpublished) folder."""
     def render(folder: Path) -> None:
-        render_overview(folder, run_date)
-        copy_ring_pictures(settings, run_date, folder)
+        copy_validation_docs(settings, run_date, Path(folder))   # first: the overview links it
+        copy_ring_pictures(settings, run_date, Path(folder))     # first: the reports embed them
+        render_run(settings, run_date, Path(folder))
     return render
 
 
-def copy_ring_pictures(settings: Settings, run_date: str, folder: Path) -> None:
-    """Ring pictures drawn by the graph detectors go beside the run, in rings/."""
+def copy_ring_pictures(settings: Settings, run_date: str, folder: Path) -> Path | None:
+    """Ring pictures the graph detectors drew (<findings>/rings/) go beside the run, in rings/."""
+    import shutil
+
     from pipeline.detect import findings_dir
     src = findings_dir(settings, run_date) / "rings"
-    if src.is_dir():
-        (folder / "rings").mkdir(exist_ok=True)
-        for p in sorted(src.iterdir()):
-            if p.is_file() and not p.name.startswith("."):
-                shutil.copyfile(p, folder / "rings" / p.name)
+    if not src.is_dir():
+        return None
+    dst = folder / "rings"
+    dst.mkdir(exist_ok=True)
+    for p in sorted(src.iterdir()):
+        if p.is_file() and not p.name.startswith("."):
+            shutil.copyfile(p, dst / p.name)
+    return dst
 
 
-def render_overview(folder: Path, run_date: str) -> Path:
+def copy_validation_docs(settings: Settings, run_date: str, folder: Path) -> Path | None:
+    """Put the validation Data Docs and results of the run date's extract beside the run."""
+    import shutil
+
+    from pipeline.validate import report_dir
+    src = report_dir(settings, run_date)
+    if not (src / "data_docs").is_dir():
+        return None
+    dst = folder / "validation"
+    shutil.copytree(src / "data_docs", dst)
+    if (src / "results.json").exists():
+        shutil.copyfile(src / "results.json", dst / "results.json")
+    return dst
+
+
+def published_runs(publish_dir: Path, before: str | None = None, limit: int = HISTORY_RUNS) -> list[Path]:
+    """Published run folders (with a manifest), oldest first, optionally only before a date."""
+    if not Path(publish_dir).exists():
+        return []
+    runs = sorted(p for p in Path(publish_dir).iterdir()
+                  if RUN_DATE.match(p.name) and (before is None or p.name < before)
+                  and (p / "_MANIFEST.json").exists())
+    return runs[-limit:] if limit else runs
+
+
+def _detector_meta() -> pa.Table:
+    dets = registry.all_detectors()
+    return pa.table({"detector_id": [d.id for d in dets], "rule_en": [d.name_en for d in dets],
+                     "rule_zh": [d.name_zh for d in dets],
+                     "severity": pa.array([d.severity for d in dets], pa.float64())})
+
+
+def _history_sql(folder: Path, history: list[Path]) -> str:
+    files = [sql_literal(p / "institutions.parquet") for p in history] + \
+        [sql_literal(folder / "institutions.parquet")]
+    return (f"SELECT CAST(run_date AS DATE) AS run_date, institution_id, rank, score, "
+            f"CAST(amount_at_risk AS DOUBLE) AS amount_at_risk, n_findings "
+            f"FROM read_parquet([{', '.join(files)}], union_by_name = true)")
+
+
+def render_run(settings: Settings, run_date: str, folder: Path) -> dict:
+    """Render the index, every institution's reports and the overview into folder."""
+    t0 = time.perf_counter()
+    run_date = str(run_date)
+    history = published_runs(settings.publish_dir, before=run_date)
+    rules = load_rules(settings.rules_file)
+    out = folder / "reports"
+    (out / "institutions").mkdir(parents=True, exist_ok=True)
+    meta = {"run_date": run_date, "rules_version": rules.version, "rules_sha256": rules.sha256,
+            "previous_runs": [p.name for p in history],
+            "rendered_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    con = lake.open_screening(settings, run_date)
+    try:
+        _prepare(con, folder, history)
+        con.execute(f"COPY (SELECT * FROM report_index ORDER BY rank, institution_id) "
+                    f"TO {sql_literal(out / 'index.parquet')} (FORMAT parquet)")
+        (out / "report_meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        run = _RunData.load(con, folder, meta)
+        # ids become file names: an institution id that is not plain letters/digits gets none
+        flagged = render_institutions(run, out / "institutions")
+    finally:
+        con.close()
+    (folder / "overview.html").write_text(
+        overview_html(folder, history, meta=meta), encoding="utf-8")
+    meta["seconds"] = round(time.perf_counter() - t0, 2)
+    meta["institution_reports"] = len(flagged)
+    return meta
+
+
+def _prepare(con: duckdb.DuckDBPyConnection, folder: Path, history: list[Path]) -> None:
+    """Temp tables on a screening connection: report_findings, report_index, peer metrics."""
+    con.register("detector_meta", _detector_meta())
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE report_findings AS
+        WITH f AS (SELECT * FROM read_parquet({sql_literal(folder / 'findings.parquet')}))
+        SELECT f.*, coalesce(m.rule_en, f.detector_id) AS rule_en, coalesce(m.rule_zh, f.detector_id) AS rule_zh,
+               coalesce(m.severity, 1) * coalesce(greatest(f.score, 0)
+                   / nullif(max(greatest(f.score, 0)) OVER (PARTITION BY f.detector_id), 0), 0) AS priority
+        FROM f LEFT JOIN detector_meta AS m USING (detector_id)
+        ORDER BY f.institution_id""")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW report_history AS {_history_sql(folder, history)}")
+    # grade: weighted mean suspicion percentile over this run (x2) and up to GRADE_RUNS before it
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE report_grades AS
+        WITH pct AS (
+            SELECT run_date, institution_id,
+                   percent_rank() OVER (PARTITION BY run_date ORDER BY score) AS p
+            FROM report_history
+        ),
+        recent AS (
+            SELECT *, row_number() OVER (PARTITION BY institution_id ORDER BY run_date DESC) AS k
+            FROM pct
+        )
+        SELECT institution_id,
+               sum(p * CASE WHEN k = 1 THEN 2 ELSE 1 END) / sum(CASE WHEN k = 1 THEN 2 ELSE 1 END) AS grade_percentile,
+               count(*) AS grade_runs
+        FROM recent
+        WHERE k <= {GRADE_RUNS + 1}
+        GROUP BY institution_id""")
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE report_metrics AS
+        WITH c AS (
+            SELECT institution_id, count(*) AS n_settlements, count(DISTINCT patient_id) AS n_patients,
+                   sum(total_amount) AS total_amount, sum(fund_paid) AS fund_paid,
+                   avg(CASE WHEN visit_type = 'inpatient' THEN 1.0 ELSE 0.0 END) AS inpatient_share
+            FROM claims GROUP BY institution_id
+        ),
+        l AS (
+            SELECT institution_id, sum(amount) FILTER (WHERE item_category = 'drug') AS drug_amount,
+                   sum(amount) AS line_amount
+            FROM lines GROUP BY institution_id
+        )
+        SELECT c.institution_id, c.n_settlements, c.n_patients,
+               CAST(c.total_amount / nullif(c.n_settlements, 0) AS DOUBLE) AS cost_per_visit,
+               CAST(c.fund_paid / nullif(c.n_patients, 0) AS DOUBLE) AS fund_per_patient,
+               CAST(coalesce(l.drug_amount, 0) / nullif(l.line_amount, 0) AS DOUBLE) AS drug_share,
+               CAST(c.inpatient_share AS DOUBLE) AS inpatient_share,
+               CAST(c.n_settlements / nullif(c.n_patients, 0) AS DOUBLE) AS visits_per_patient
+        FROM c LEFT JOIN l USING (institution_id)""")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE report_index AS
+        WITH ranked AS (SELECT * FROM read_parquet({sql_literal(folder / 'institutions.parquet')})),
+             screened AS (SELECT count(*) AS n FROM ranked),
+             newf AS (SELECT institution_id, count(*) AS n_new FROM report_findings
+                      WHERE first_seen = run_date GROUP BY institution_id)
+        SELECT r.run_date, r.institution_id, i.name, i.kind, CAST(i.level AS INTEGER) AS level,
+               i.ownership, i.region, r.rank, (SELECT n FROM screened) AS n_screened, r.score,
+               r.amount_at_risk, r.n_findings, coalesce(n.n_new, 0) AS n_new_findings, r.top_detectors,
+               g.grade_percentile, g.grade_runs,
+               CASE {" ".join(f"WHEN g.grade_percentile < {b} THEN '{g}'" for b, g in GRADE_BANDS[:-1])}
+                    ELSE 'E' END AS grade,
+               r.n_findings > 0 AS has_report,
+               m.n_settlements, m.n_patients, m.cost_per_visit, m.fund_per_patient, m.drug_share,
+               m.inpatient_share, m.visits_per_patient
+        FROM ranked AS r
+        LEFT JOIN institutions AS i USING (institution_id)
+        LEFT JOIN report_grades AS g USING (institution_id)
+        LEFT JOIN report_metrics AS m USING (institution_id)
+        LEFT JOIN newf AS n USING (institution_id)""")
+
+
+@dataclass
+class _RunData:
+    """What every institution report of a run shares, read once: the index rows, each
+    institution's money at risk per published run, its rings."""
+    con: duckdb.DuckDBPyConnection
+    folder: Path
+    meta: dict
+    index: dict[str, dict]
+    trends: dict[str, list[tuple[str, float]]]
+    rings: dict[str, set[str]]
+
+    @classmethod
+    def load(cls, con, folder: Path, meta: dict) -> "_RunData":
+        index = {r["institution_id"]: r for r in
+                 _rows(con, "SELECT * FROM report_index ORDER BY rank, institution_id")}
+        trends: dict[str, list] = {}
+        for iid, d, amount in con.execute(
+                "SELECT institution_id, CAST(run_date AS VARCHAR), amount_at_risk FROM report_history "
+                "WHERE institution_id IN (SELECT institution_id FROM report_index WHERE n_findings > 0) "
+                "ORDER BY institution_id, run_date").fetchall():
+            trends.setdefault(iid, []).append((d, amount))
+        rings: dict[str, set] = {}
+        for iid, rid in con.execute(
+                "SELECT institution_id, entity_id FROM report_findings WHERE entity_type = 'ring' "
+                "AND institution_id IS NOT NULL UNION SELECT member_id, ring_id FROM read_parquet("
+                + sql_literal(folder / "rings.parquet") + ") WHERE member_type = 'institution'").fetchall():
+            rings.setdefault(iid, set()).add(rid)
+        return cls(con, folder, meta, index, trends, rings)
+
+
+def _rows(con, sql: str, params=None) -> list[dict]:
+    cur = con.execute(sql, params or [])
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+def _kind_level(kind, level) -> str:
+    k = f"{_e(kind)} {KIND_ZH.get(kind, '')}".strip() if kind else "—"
+    lv = f"level {level} / {LEVEL_ZH.get(level, '')}" if level is not None else "—"
+    return f"{k}, {lv}"
+
+
+def _page(title: str, body: str) -> str:
+    return (f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f'<title>{_e(title)}</title><style>{CSS}</style></head><body>{body}</body></html>')
+
+
+def _grade_footer(meta: dict) -> str:
+    return (
+        "<p><b>Grade / 信用等级</b>: for each published run, the institution's suspicion percentile "
+        "among all screened institutions (0 = among the cleanest, 1 = the most suspicious); the grade is "
+        f"the weighted mean of this run's percentile (weight 2) and up to {GRADE_RUNS} previous runs' "
+        "(weight 1 each): A &lt; 0.50 ≤ B &lt; 0.75 ≤ C &lt; 0.90 ≤ D &lt; 0.97 ≤ E. It ranks institutions "
+        "against each other and is not itself proof of fraud. "
+        "等级按本次及最近五次已发布筛查中该机构疑点评分的百分位（本次权重为 2）加权平均确定，"
+        "A 为关注度最低，E 为最高；等级为相对排序，不作为违规定性依据。</p>"
+        f"<p>Rules configuration / 规则配置版本: <b>{_e(meta.get('rules_version'))}</b> · "
+        f"run date / 筛查日期 {_e(meta.get('run_date'))} · rendered / 生成时间 {_e(meta.get('rendered_at'))}</p>")
+
+
+# ----------------------------------------------------------------- institution report
+
+FETCH_ROWS = 5000          # findings streamed from DuckDB in batches
+_TYPE_ORDER = ("coalesce(array_position(['" + "', '".join(ENTITY_TYPES) + "'], entity_type), 99), "
+               "entity_type")
+
+
+def _entity_order(types) -> list[str]:
+    return [t for t in ENTITY_TYPES if t in types] + sorted(set(types) - set(ENTITY_TYPES))
+
+
+def render_institutions(run: _RunData, out: Path) -> list[str]:
+    """Every flagged institution's HTML, XLSX and CSV in one streamed pass over the
+    findings (ordered by institution, entity type, strength): memory stays bounded by one
+    batch plus the HTML's strongest rows, and there is no query per institution."""
+    ids = [i for i, r in run.index.items() if r["n_findings"] > 0 and INSTITUTION_ID.match(i)]
+    cur = run.con.execute(f"""
+        SELECT run_date, finding_id, first_seen, detector_id, rule_en, rule_zh, entity_type, entity_id,
+               institution_id, patient_id, doctor_id, settlement_ids, score, amount_at_risk, reason,
+               evidence, priority
+        FROM report_findings
+        WHERE list_contains(?, institution_id)
+        ORDER BY institution_id, {_TYPE_ORDER}, priority DESC, amount_at_risk DESC, finding_id""", [ids])
+    cols = [d[0] for d in cur.description]
+    files: _InstitutionFiles | None = None
+    done = []
+    while batch := cur.fetchmany(FETCH_ROWS):
+        for values in batch:
+            r = dict(zip(cols, values))
+            if files is None or files.institution_id != r["institution_id"]:
+                if files is not None:
+                    done.append(_finish_institution(run, files))
+                files = _InstitutionFiles(run.index[r["institution_id"]], run.meta, out)
+            files.add(r)
+    if files is not None:
+        done.append(_finish_institution(run, files))
+    return done
+
+
+def _finish_institution(run: _RunData, files: "_InstitutionFiles") -> str:
+    files.close()
+    html_text = _institution_html(run, files.head, files.top, files.totals, files.rules())
+    (files.out / f"{files.institution_id}.html").write_text(html_text, encoding="utf-8")
+    return files.institution_id
+
+
+class _InstitutionFiles:
+    """One institution's CSV and XLSX, written row by row as the findings stream past
+    (ordered by entity type, then strength), keeping for the HTML only the totals per
+    entity type and per rule and the strongest HTML_ROWS_PER_TYPE rows of each type."""
+
+    def __init__(self, head: dict, meta: dict, out: Path, stem: str | None = None):
+        from openpyxl import Workbook
+        self.head, self.meta, self.out = head, meta, out
+        self.institution_id = head.get("institution_id")
+        stem = stem or self.institution_id
+        self.csv_path, self.xlsx_path = out / f"{stem}.csv", out / f"{stem}.xlsx"
+        self._csv_fh = open(self.csv_path, "w", encoding="utf-8-sig", newline="")
+        self._csv = csv.writer(self._csv_fh)
+        self._csv.writerow([h for _, h in FINDING_COLUMNS])
+        self._wb = Workbook(write_only=True)
+        self._summary()
+        self._ws, self._type, self._n = None, None, 0
+        self.totals: dict[str, list] = {}
+        self._by_rule: dict[tuple, list] = {}
+        self.top: list[dict] = []
+
+    def _summary(self) -> None:
+        ws = self._wb.create_sheet("Summary 概要")
+        for k, label in (("institution_id", "Institution / 机构编码"), ("name", "Name / 名称"),
+                         ("kind", "Kind / 类型"), ("level", "Level / 等级"), ("region", "Region / 区划"),
+                         ("rank", "Rank / 排名"), ("score", "Score / 评分"),
+                         ("amount_at_risk", "Amount at risk / 涉及金额"), ("grade", "Grade / 信用等级"),
+                         ("n_findings", "Findings / 疑点数")):
+            v = self.head.get(k)
+            ws.append([label, float(v) if k == "amount_at_risk" and v is not None else v])
+        ws.append(["Rules version / 规则配置版本", self.meta.get("rules_version")])
+        ws.append(["Run date / 筛查日期", self.meta.get("run_date")])
+
+    def _close_sheet(self) -> None:
+        from openpyxl.utils import get_column_letter
+        if self._ws is not None:
+            self._ws.auto_filter.ref = f"A1:{get_column_letter(len(FINDING_COLUMNS))}{self._n + 1}"
+
+    def add(self, r: dict) -> None:
+        from openpyxl.cell import WriteOnlyCell
+        from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+        etype = r["entity_type"]
+        if etype != self._type:
+            self._close_sheet()
+            en, zh = ENTITY_TYPES.get(etype, (etype, etype))
+            self._ws = self._wb.create_sheet(f"{etype} {zh}"[:31])
+            self._ws.freeze_panes = "A2"
+            self._ws.append([h for _, h in FINDING_COLUMNS])
+            self._type, self._n = etype, 0
+        self._n += 1
+        values = [_cell_text(c, r[c]) for c, _ in FINDING_COLUMNS]
+        self._csv.writerow([_csv_safe(v) for v in values])
+        line = []
+        for v in values:
+            if isinstance(v, str):
+                v = ILLEGAL_CHARACTERS_RE.sub("", v)[:32000]
+                if v.startswith("="):     # openpyxl would store it as a formula
+                    cell = WriteOnlyCell(self._ws, value=v)
+                    cell.data_type = "s"
+                    v = cell
+            line.append(v)
+        self._ws.append(line)
+        amount = float(r["amount_at_risk"] or 0)
+        t = self.totals.setdefault(etype, [0, 0.0])
+        t[0] += 1
+        t[1] += amount
+        k = self._by_rule.setdefault((r["rule_en"], r["rule_zh"]), [0, 0.0])
+        k[0] += 1
+        k[1] += amount
+        if self._n <= HTML_ROWS_PER_TYPE:
+            self.top.append(r)
+
+    def rules(self) -> list[tuple]:
+        """(rule_en, rule_zh, findings, money at risk), most money first."""
+        return sorted(((en, zh, n, a) for (en, zh), (n, a) in self._by_rule.items()),
+                      key=lambda x: (-x[3], str(x[0])))
+
+    def close(self) -> None:
+        self._close_sheet()
+        self._wb.save(self.xlsx_path)
+        self._csv_fh.close()
+
+
+def _cell_text(col: str, v) -> object:
+    if v is None:
+        return None
+    if col == "settlement_ids":
+        return ", ".join(v)
+    if col == "amount_at_risk":
+        return float(v)
+    if col in ("run_date", "first_seen"):
+        return v.isoformat()
+    return v
+
+
+def _csv_safe(v):
+    # a cell starting with = + - @ is a formula to a spreadsheet: ids come from extracts
+    if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + v
+    return "" if v is None else v
+
+
+def _institution_html(run: _RunData, head: dict, top: list[dict], totals: dict, by_rule: list) -> str:
+    meta = run.meta
+    iid = head["institution_id"]
+    name = head.get("name") or iid
+    grade = head.get("grade") or "A"
+    g_en, g_zh = GRADE_TEXT[grade]
+    facts = [
+        ("Institution id / 机构编码", _e(iid)),
+        ("Kind, level / 类型、等级", _kind_level(head.get("kind"), head.get("level"))),
+        ("Ownership / 性质", f"{_e(head.get('ownership'))} {OWNERSHIP_ZH.get(head.get('ownership'), '')}"),
+        ("Region / 行政区划", _e(head.get("region"))),
+        ("Rank / 排名", f"{head['rank']} of {head['n_screened']} screened / 共 {head['n_screened']} 家"),
+        ("Score / 疑点评分", f"{head['score']:.3f}"),
+        ("Amount at risk / 涉及金额", svg.money(head["amount_at_risk"])),
+        ("Findings / 疑点数", f"{head['n_findings']} ({head['n_new_findings']} new tonight / 本次新增)"),
+        ("Settlements screened / 筛查结算单", _e(head.get("n_settlements"))),
+    ]
+    fact_rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in facts)
+    header = (f'<div class="head"><div><h1>{_e(name)}</h1>'
+              f'<div class="small">Suspicion report / 医保基金疑点报告 · run / 筛查日期 {_e(meta["run_date"])}</div>'
+              f'<table class="facts">{fact_rows}</table>'
+              f'<p class="noprint">Download / 下载: <a href="{_e(iid)}.xlsx">Excel (XLSX)</a> · '
+              f'<a href="{_e(iid)}.csv">CSV</a> · <a href="../../overview.html">Run overview / 筛查总览</a></p></div>'
+              f'<div><div class="grade g{grade}" title="grade">{grade}</div>'
+              f'<div class="small">Grade / 信用等级<br>{g_en} / {g_zh}<br>'
+              f'percentile {head.get("grade_percentile") or 0:.2f} over {head.get("grade_runs") or 1} run(s)</div>'
+              f'</div></div>')
+    charts = _institution_charts(run, head, by_rule)
+    lists = _suspicion_lists(top, totals)
+    body = (header + charts + lists + f"<footer>{_grade_footer(meta)}<p>Rankings and findings are leads "
+            f"for review, not determinations / 本报告所列疑点需经核查确认。</p></footer>")
+    return _page(f"{name} — suspicion report / 疑点报告 {meta['run_date']}", body)
+
+
+def _institution_charts(run: _RunData, head: dict, by_rule: list) -> str:
+    iid = head["institution_id"]
+    parts = []
+    parts.append('<div class="chart"><h3>Findings by rule / 按规则统计疑点</h3>'
+                 '<p class="small">bar: money at risk / 涉及金额; in brackets: findings / 括号内为疑点数</p>'
+                 + svg.bar_chart([(f"{en} / {zh}", amount or 0, f"{svg.money(amount)} ({n})")
+                                  for en, zh, n, amount in by_rule], "findings by rule") + "</div>")
+    trend = run.trends.get(iid, [])
+    parts.append('<div class="chart"><h3>Money at risk over published runs / 历次筛查涉及金额</h3>' +
+                 svg.line_chart(trend, "money at risk over time", fmt=svg.money) + "</div>")
+    peers = []
+    if head.get("kind") is not None:
+        # peers: same kind and level; too few of those (< 3) widens to the same kind, then to all
+        groups = ((lambda r: r["kind"] == head["kind"] and r["level"] == head["level"],
+                   "of the same kind and level", "同类型同级别"),
+                  (lambda r: r["kind"] == head["kind"], "of the same kind", "同类型"),
+                  (lambda r: True, "screened", "全部筛查"))
+        for same, en_g, zh_g in groups:
+            peer_rows = [r for r in run.index.values()
+                         if r["institution_id"] != iid and r["n_settlements"] and same(r)]
+            if len(peer_rows) >= 3:
+                break
+        for col, en, zh, fmt in PEER_METRICS:
+            peers.append(f"<div class=small><b>{en} / {zh}</b>: "
+                         f"{_e(fmt(head[col])) if head.get(col) is not None else '—'}</div>"
+                         + svg.strip_chart(f"{en} / {zh}", [p[col] for p in peer_rows], head.get(col), fmt=fmt))
+        parts.append(f'<div class="chart"><h3>Against {len(peer_rows)} peer institutions {en_g} / '
+                     f'与{zh_g} {len(peer_rows)} 家机构对比</h3><p class="small">grey: peers / 同类机构; '
+                     f'red: this institution / 本机构; bar: median / 中位数</p>{"".join(peers)}</div>')
+    rings = _ring_pictures(run.folder, run.rings.get(iid, ()))
+    if rings:
+        parts.append(f'<div class="chart"><h3>Rings / 团伙关系图</h3>{rings}</div>')
+    return '<h2>Charts / 图表</h2><div class="charts">' + "".join(parts) + "</div>"
+
+
+def _ring_pictures(folder: Path, ids) -> str:
+    """Ring pictures the ring detectors left in <run>/rings/<ring_id>.svg|png, embedded as
+    data URIs (an <img> never runs a script an SVG might hold)."""
+    import base64
+    ring_dir = folder / "rings"
+    if not ids or not ring_dir.is_dir():
+        return ""
+    out = []
+    for rid in sorted(ids):
+        if not INSTITUTION_ID.match(str(rid)):
+            continue
+        for ext, mime in (("svg", "image/svg+xml"), ("png", "image/png")):
+            p = ring_dir / f"{rid}.{ext}"
+            if p.is_file() and p.resolve().is_relative_to(ring_dir.resolve()):
+                data = base64.b64encode(p.read_bytes()).decode()
+                out.append(f'<figure><img alt="ring {_e(rid)}" style="max-width:540px" '
+                           f'src="data:{mime};base64,{data}"><figcaption>{_e(rid)}</figcaption></figure>')
+                break
+    return "".join(out)
+
+
+def _suspicion_lists(top: list[dict], totals: dict) -> str:
+    """The strongest HTML_ROWS_PER_TYPE findings of each entity type (top), with the full
+    count and money per type (totals: type -> (n, amount))."""
+    parts = ['<h2>Ranked suspicion list / 疑点清单（按可疑程度排序）</h2>']
+    by_type: dict[str, list[dict]] = {}
+    for r in top:
+        by_type.setdefault(r["entity_type"], []).append(r)
+    for etype in _entity_order(totals):
+        en, zh = ENTITY_TYPES.get(etype, (etype, etype))
+        shown = by_type.get(etype, [])
+        n_all, total = totals[etype]
+        trs = []
+        for k, r in enumerate(shown, 1):
+            sids = r["settlement_ids"] or []
+            sid_text = ", ".join(sids[:6]) + (f" … (+{len(sids) - 6})" if len(sids) > 6 else "")
+            new = ' <span class="new">NEW 新</span>' if r["first_seen"] == r["run_date"] else ""
+            trs.append(
+                f"<tr><td class=n>{k}</td><td>{_e(r['rule_en'])}<br>{_e(r['rule_zh'])}</td>"
+                f"<td>{_e(r['entity_id'])}{new}</td><td>{_e(r['patient_id'])}</td><td>{_e(r['doctor_id'])}</td>"
+                f"<td class=small>{_e(sid_text)}</td><td class=n>{r['score']:.2f}</td>"
+                f"<td class=n>{svg.money(r['amount_at_risk'])}</td><td>{_e(r['reason'])}</td></tr>")
+        more = (f'<p class="small">{n_all - len(shown)} more in the XLSX/CSV / 其余 '
+                f'{n_all - len(shown)} 条见 Excel/CSV 文件</p>') if n_all > len(shown) else ""
+        parts.append(
+            f'<h3>{en} / {zh} — {n_all} finding(s) / 条, {svg.money(total)}</h3>'
+            f'<table><tr><th>#</th><th>Rule / 规则</th><th>{en} / {zh}</th><th>Patient / 参保人</th>'
+            f'<th>Doctor / 医师</th><th>Evidence settlements / 证据结算单</th><th>Score / 评分</th>'
+            f'<th>Money at risk / 涉及金额</th><th>Reason / 疑点说明</th></tr>{"".join(trs)}</table>{more}')
+    return "".join(parts)
+
+
+# ----------------------------------------------------------------------- overview
+
+def _scope_sql(regions: list[str] | None) -> tuple[str, list]:
+    if regions is None:
+        return "true", []
+    if not regions:
+        return "false", []
+    return "(" + " OR ".join("starts_with(coalesce(region, ''), ?)" for _ in regions) + ")", list(regions)
+
+
+def overview_html(folder: Path, history: list[Path] | None = None, meta: dict | None = None,
+                  regions: list[str] | None = None) -> str:
+    """The run overview from the run folder's files alone (so the portal can render it
+    for one office's regions); ``regions`` None = everything."""
+    folder = Path(folder)
+    if meta is None:
+        meta = json.loads((folder / "reports" / "report_meta.json").read_text(encoding="utf-8"))
+    if history is None:
+        history = published_runs(folder.parent, before=meta["run_date"])
     con = duckdb.connect()
-    inst = sql_literal(folder / "institutions.parquet")
-    fnd = sql_literal(folder / "findings.parquet")
-    top = con.execute(f"SELECT rank, institution_id, score, amount_at_risk, n_findings, "
-                      f"array_to_string(top_detectors, ', ') FROM read_parquet({inst}) "
-                      f"WHERE n_findings > 0 ORDER BY rank, institution_id LIMIT 50").fetchall()
-    by_rule = dict(con.execute(f"SELECT detector_id, count(*) FROM read_parquet({fnd}) GROUP BY 1").fetchall())
-    con.close()
-    names = {d.id: d.label for d in registry.all_detectors()}
-    rows = "".join(
-        f"<tr><td>{r}</td><td>{html.escape(i)}</td><td>{s:.3f}</td><td>{a}</td><td>{n}</td>"
-        f"<td>{html.escape(t)}</td></tr>" for r, i, s, a, n, t in top)
-    rules = "".join(f"<tr><td>{html.escape(names.get(d, d))}</td><td>{n}</td></tr>"
-                    for d, n in sorted(by_rule.items()))
-    page = f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
-<title>Screening run {run_date} / 筛查结果 {run_date}</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 8px}}th{{background:#eee}}</style></head><body>
-<h1>Screening run {run_date} / 医保基金筛查 {run_date}</h1>
-<h2>Findings by rule / 按规则统计</h2>
-<table><tr><th>Rule / 规则</th><th>Findings / 疑点数</th></tr>{rules}</table>
-<h2>Institution ranking / 机构疑点排名</h2>
-<table><tr><th>Rank / 排名</th><th>Institution / 机构</th><th>Score / 评分</th>
-<th>Amount at risk / 涉及金额</th><th>Findings / 疑点数</th><th>Top rules / 主要规则</th></tr>{rows}</table>
-</body></html>"""
-    out = folder / "overview.html"
-    out.write_text(page, encoding="utf-8")
-    return out
+    try:
+        con.register("detector_meta", _detector_meta())
+        scope, params = _scope_sql(regions)
+        con.execute(f"CREATE TEMP TABLE idx AS SELECT * FROM read_parquet({sql_literal(folder / 'reports' / 'index.parquet')}) "
+                    f"WHERE {scope}", params)
+        con.execute(f"CREATE TEMP TABLE fnd AS SELECT f.*, coalesce(m.rule_en, f.detector_id) AS rule_en, "
+                    f"coalesce(m.rule_zh, f.detector_id) AS rule_zh "
+                    f"FROM read_parquet({sql_literal(folder / 'findings.parquet')}) AS f "
+                    f"LEFT JOIN detector_meta AS m USING (detector_id) "
+                    + ("" if regions is None else "WHERE f.institution_id IN (SELECT institution_id FROM idx)"))
+        con.execute(f"CREATE TEMP VIEW hist AS SELECT * FROM ({_history_sql(folder, history)}) "
+                    + ("" if regions is None else "WHERE institution_id IN (SELECT institution_id FROM idx)"))
+        return _overview_page(con, folder, meta, regions)
+    finally:
+        con.close()
+
+
+def _overview_page(con, folder: Path, meta: dict, regions) -> str:
+    tot = _rows(con, """SELECT count(*) AS screened, count(*) FILTER (WHERE n_findings > 0) AS flagged,
+                            coalesce(sum(amount_at_risk), 0) AS at_risk, coalesce(sum(n_findings), 0) AS findings,
+                            coalesce(sum(n_new_findings), 0) AS new_findings FROM idx""")[0]
+    ranking = _rows(con, "SELECT * FROM idx WHERE n_findings > 0 ORDER BY rank, institution_id LIMIT 500")
+    names = {r["detector_id"]: (r["rule_en"], r["rule_zh"]) for r in _rows(con, "SELECT * FROM detector_meta")}
+    by_rule = _rows(con, """SELECT detector_id, any_value(rule_en) AS rule_en, any_value(rule_zh) AS rule_zh,
+                               count(*) AS n, count(*) FILTER (WHERE first_seen = run_date) AS n_new,
+                               count(DISTINCT institution_id) AS n_inst,
+                               CAST(sum(amount_at_risk) AS DOUBLE) AS at_risk
+                            FROM fnd GROUP BY detector_id ORDER BY at_risk DESC, detector_id""")
+    by_region = _rows(con, """SELECT coalesce(region, '?') AS region, left(coalesce(region, '?'), 4) AS city,
+                                 count(*) AS screened, count(*) FILTER (WHERE n_findings > 0) AS flagged,
+                                 sum(n_findings) AS findings, CAST(sum(amount_at_risk) AS DOUBLE) AS at_risk
+                              FROM idx GROUP BY ALL ORDER BY at_risk DESC, region""")
+    trend = _rows(con, """SELECT CAST(run_date AS VARCHAR) AS run_date, count(*) FILTER (WHERE n_findings > 0) AS flagged,
+                             sum(n_findings) AS findings, sum(amount_at_risk) AS at_risk
+                          FROM hist GROUP BY run_date ORDER BY run_date""")
+    scope_note = ("all regions / 全部辖区" if regions is None
+                  else "regions / 辖区 " + ", ".join(_e(r) for r in regions))
+    rank_rows = "".join(
+        f"<tr><td class=n>{r['rank']}</td><td><span class='grade g{r['grade']}' style='font-size:13px;width:22px;"
+        f"height:22px;line-height:22px'>{r['grade']}</span></td>"
+        f"<td><a href='reports/institutions/{_e(r['institution_id'])}.html'>{_e(r['institution_id'])}</a></td>"
+        f"<td>{_e(r['name'])}</td><td>{_kind_level(r['kind'], r['level'])}</td><td>{_e(r['region'])}</td>"
+        f"<td class=n>{r['score']:.3f}</td><td class=n>{svg.money(r['amount_at_risk'])}</td>"
+        f"<td class=n>{r['n_findings']} ({r['n_new_findings']} new)</td>"
+        f"<td>{'<br>'.join(_e(' / '.join(names.get(d, (d, d)))) for d in (r['top_detectors'] or [])[:3])}</td>"
+        f"<td class=small><a href='reports/institutions/{_e(r['institution_id'])}.xlsx'>xlsx</a> "
+        f"<a href='reports/institutions/{_e(r['institution_id'])}.csv'>csv</a></td></tr>"
+        for r in ranking)
+    rule_rows = "".join(
+        f"<tr><td>{_e(r['rule_en'])} / {_e(r['rule_zh'])}</td><td class=n>{r['n']}</td><td class=n>{r['n_new']}</td>"
+        f"<td class=n>{r['n_inst']}</td><td class=n>{svg.money(r['at_risk'])}</td></tr>" for r in by_rule)
+    region_rows = "".join(
+        f"<tr><td>{_e(r['region'])}</td><td>{_e(r['city'])}</td><td class=n>{r['screened']}</td>"
+        f"<td class=n>{r['flagged']}</td><td class=n>{r['findings']}</td><td class=n>{svg.money(r['at_risk'])}</td></tr>"
+        for r in by_region)
+    trend_rows = "".join(
+        f"<tr><td>{_e(r['run_date'])}</td><td class=n>{r['flagged']}</td><td class=n>{r['findings']}</td>"
+        f"<td class=n>{svg.money(r['at_risk'])}</td></tr>" for r in list(reversed(trend))[:TREND_TABLE_RUNS])
+    validation = folder / "validation" / "index.html"
+    links = ('<a href="validation/index.html">Validation Data Docs / 数据质量校验报告</a>'
+             if validation.is_file() and regions is None else
+             "Validation Data Docs / 数据质量校验报告: not in this run folder / 本次未生成"
+             if regions is None else "")
+    body = f"""
+<h1>Screening run {_e(meta['run_date'])} / 医保基金智能筛查 {_e(meta['run_date'])}</h1>
+<div class="small">Scope / 范围: {scope_note} · rules configuration / 规则配置版本 <b>{_e(meta.get('rules_version'))}</b></div>
+<table class="facts">
+<tr><th>Institutions screened / 筛查机构</th><td>{tot['screened']}</td>
+<th>With findings / 有疑点机构</th><td>{tot['flagged']}</td></tr>
+<tr><th>Findings / 疑点数</th><td>{tot['findings']} ({tot['new_findings']} new tonight / 本次新增)</td>
+<th>Amount at risk / 涉及金额</th><td>{svg.money(tot['at_risk'])}</td></tr></table>
+<p class="noprint">{links}</p>
+<h2>Flight-inspection target list / 飞行检查对象建议名单</h2>
+<table><tr><th>Rank / 排名</th><th>Grade / 等级</th><th>Institution / 机构编码</th><th>Name / 名称</th>
+<th>Kind, level / 类型等级</th><th>Region / 区划</th><th>Score / 评分</th><th>Amount at risk / 涉及金额</th>
+<th>Findings / 疑点数</th><th>Top rules / 主要规则</th><th>Files / 文件</th></tr>{rank_rows}</table>
+<h2>Totals by rule / 按规则汇总</h2>
+<div class="charts"><div class="chart">{svg.bar_chart([(f"{r['rule_en']} / {r['rule_zh']}", r['at_risk']) for r in by_rule], "amount at risk by rule", fmt=svg.money)}</div>
+<div class="chart"><table><tr><th>Rule / 规则</th><th>Findings / 疑点</th><th>New / 新增</th><th>Institutions / 机构</th>
+<th>Amount at risk / 涉及金额</th></tr>{rule_rows}</table>
+<p class="small">Per-rule amounts add each finding's own amount; one settlement can be hit by several rules.
+按规则汇总金额为各疑点金额之和，同一结算单可能被多条规则命中。</p></div></div>
+<h2>Totals by region / 按行政区划汇总</h2>
+<table><tr><th>Region / 区划</th><th>City / 地市</th><th>Screened / 筛查机构</th><th>With findings / 有疑点</th>
+<th>Findings / 疑点数</th><th>Amount at risk / 涉及金额</th></tr>{region_rows}</table>
+<h2>Trend over published runs / 历次筛查趋势</h2>
+<div class="charts"><div class="chart">{svg.line_chart([(r['run_date'], r['at_risk'] or 0) for r in trend], "amount at risk per run", fmt=svg.money)}</div>
+<div class="chart"><table><tr><th>Run / 筛查日期</th><th>With findings / 有疑点机构</th><th>Findings / 疑点数</th>
+<th>Amount at risk / 涉及金额</th></tr>{trend_rows}</table></div></div>
+<footer>{_grade_footer(meta)}</footer>"""
+    return _page(f"Screening run {meta['run_date']} / 筛查总览 {meta['run_date']}", body)

@@ -2,6 +2,15 @@
 -- Inputs: raw_findings (every detector's findings file), detector_meta(detector_id,
 -- severity), prior_findings(finding_id, first_seen) from the previous published run,
 -- claims (the shared feature), run_context.
+--
+-- The score, in one line (each part explained where it is computed below):
+--   score(institution) = sum over detectors d of
+--                          severity(d) * ln(1 + sum over its findings f of strength(f) * w(f))
+--                        * (1 + min(1, fund at risk / fund paid to the institution))
+--   strength(f) = score(f) / the strongest score of detector d tonight       (0..1]
+--   w(f)        = 0.5 for findings about a person (patient, ring), else 1
+-- Top detectors are listed by their term in the sum. Checked against planted cases with
+-- `claimscreen evaluate` (institution average precision, precision@k, top decile).
 
 CREATE OR REPLACE TEMP TABLE ranked_findings AS
 SELECT
@@ -60,10 +69,15 @@ GROUP BY institution_id;
 -- detector tonight (0..1]; an institution's evidence from one detector is
 -- severity * ln(1 + sum of strengths): more findings count, with diminishing returns,
 -- so one rule firing a thousand times cannot drown every other signal.
+-- A finding about a person (entity patient or ring: card lending, drug resale) says
+-- less about the institution that served them than one about its own billing
+-- (settlement, doctor, institution): it counts half, so one impostor seen once at a
+-- bystander hospital weighs little, while many such patients at one pharmacy add up.
 CREATE OR REPLACE TEMP TABLE detector_components AS
 WITH strength AS (
     SELECT f.institution_id, f.detector_id,
-           greatest(f.score, 0) / nullif(max(greatest(f.score, 0)) OVER (PARTITION BY f.detector_id), 0) AS s
+           greatest(f.score, 0) / nullif(max(greatest(f.score, 0)) OVER (PARTITION BY f.detector_id), 0)
+               * CASE WHEN f.entity_type IN ('patient', 'ring') THEN 0.5 ELSE 1.0 END AS s
     FROM ranked_findings AS f
     WHERE f.institution_id IS NOT NULL
 )

@@ -74,3 +74,15 @@ def test_nightly_dag_fails_visibly_on_a_corrupt_extract(dagbag, tmp_path, plante
         logical_date=datetime(2026, 10, 3, tzinfo=timezone.utc))
     assert str(run.state).endswith("failed")
     assert not (data / "published" / "2026-10-03").exists()
+
+
+def test_airflow_backfill_plans_one_run_per_extract_date(airflow_env):
+    env = {**os.environ, **airflow_env}
+    subprocess.run([sys.executable, "-m", "airflow", "dags", "reserialize"], check=True, env=env,
+                   capture_output=True)
+    out = subprocess.run([sys.executable, "-m", "airflow", "backfill", "create", "--dag-id",
+                          "nightly_screening", "--from-date", "2026-10-01", "--to-date", "2026-10-04",
+                          "--reprocess-behavior", "completed", "--max-active-runs", "1", "--dry-run"],
+                         check=True, env=env, capture_output=True, text=True).stdout
+    for d in ("2026-10-01", "2026-10-02", "2026-10-03"):
+        assert f"{d} 02:00:00+00:00" in out, out

@@ -115,11 +115,11 @@ def generate(out: Path, days: int = 30, scale: float = 1.0, seed: int = 7, start
             collect(so, name)
             cases.extend(so.cases)
             rings.extend(so.ring_members)
-            scheme_lookalikes.extend(so.lookalikes)
             per_scheme[name] = len(so.cases)
+            scheme_lookalikes.extend(so.lookalikes)
     la_out, la_rows = lookalikes.plant(W, np.random.default_rng([seed, 600]), scale)
-    la_rows.extend(scheme_lookalikes)
     collect(la_out, "lookalikes")
+    la_rows.extend(scheme_lookalikes)
 
     watched: dict[str, list] = {}
     pending: dict[int, list] = {}

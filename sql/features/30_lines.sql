@@ -16,7 +16,7 @@ SELECT
               ELSE 0 END AS DECIMAL(14, 2)) AS line_fund,
     c.patient_id, c.institution_id, c.doctor_id, c.dept_code, c.visit_type,
     c.admit_date, c.discharge_date, c.settle_date, c.extract_date,
-    c.primary_dx, c.secondary_dx, c.sex, c.age, c.death_date,
+    c.primary_dx, c.secondary_dx, c.sex, c.age, c.birth_date, c.death_date,
     c.institution_kind, c.institution_level, c.institution_region, c.home_region,
     k.name AS item_name, k.unit AS item_unit,
     CASE WHEN c.institution_level >= 3 THEN k.price_cap_l3

@@ -26,7 +26,7 @@ class SchemeOutput:
     settlements: list = field(default_factory=list)      # world.Planted
     cases: list[dict] = field(default_factory=list)
     ring_members: list[dict] = field(default_factory=list)
-    lookalikes: list[dict] = field(default_factory=list)     # honest look-alikes a scheme plants
+    lookalikes: list[dict] = field(default_factory=list)   # honest look-alikes planted with the scheme
 
     def add(self, planted):
         self.settlements.append(planted)
