@@ -73,11 +73,12 @@ score: |
 false_positives: |
   Households are excluded (a phone or address shared by at most household_max cards:
   their joint visits are explained), and so are patients who keep the same fixed rhythm
-  in phase (refills every 14 days, a visit every 5 days: scheduled care). Patients
-  treated in irregular fixed cohorts (group rehabilitation, a class sent for a check-up)
-  co-visit by design and can appear as rings: check the diagnoses and the items. Known
-  gaps: a ring meeting on a fixed weekly rhythm looks like scheduled care and is not
-  linked; a ring hidden inside a doctor-day with more than 60 regular patients is not
+  in phase (refills every 14 days, a visit every 5 days) or the same weekdays (dialysis
+  Monday/Wednesday/Friday, rehabilitation twice a week): scheduled care. Cohorts brought
+  in together on irregular days (a care home's residents taken to its clinic, a class
+  sent for check-ups) co-visit by design and appear as rings: check the address, the
+  diagnoses and the items. Known gaps: a ring meeting on a fixed weekly rhythm looks
+  like scheduled care and is not linked; a ring hidden inside a doctor-day with more than 60 regular patients is not
   paired (bound of covisit_pairs); a phone gathering many cards makes no ring without
   co-visits. Run on the whole lake, not on patient shards: a ring split over shards is
   weakened.

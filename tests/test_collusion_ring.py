@@ -129,7 +129,7 @@ def test_header_parses():
     assert det.kind == "py" and det.entity_type == "ring" and det.family == "graph"
 
 
-def test_ring_of_one_doctor_and_15_patients_is_one_ring(planted):
+def test_collusion_ring_of_one_doctor_and_15_patients_is_one_ring(planted):
     hits = _ring_with(planted, planted["ring"])
     assert len(hits) == 1
     assert hits[0]["patient"] == planted["ring"]
@@ -137,7 +137,7 @@ def test_ring_of_one_doctor_and_15_patients_is_one_ring(planted):
     assert hits[0]["institution"] == {"H00000000001"}
 
 
-def test_busy_honest_doctor_is_not_a_ring(planted):
+def test_collusion_ring_busy_honest_doctor_is_not_a_ring(planted):
     assert not [m for m in planted["rings"].values()
                 if any(p.startswith("BUSY") for p in m.get("patient", ()))]
 
