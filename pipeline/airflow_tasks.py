@@ -36,7 +36,7 @@ def ingest_and_validate(run_date: str) -> dict:
         v = validate.validate(s, run_date)
     except (ingest.ExtractRefused, validate.ExtractBlocked) as e:
         raise ExtractRejected(str(e)) from None
-    log.info("validation %s: %s", run_date, v.status)
+    log.info("%s", validate.summary(v))
     return {"run_date": run_date, "validation": v.status}
 
 

@@ -44,7 +44,7 @@ def cmd_ingest(args) -> int:
         if not args.no_validate:
             try:
                 v = validate.validate(s, r.extract_date)
-                print(f"{r.extract_date}: validation {v.status}")
+                print(validate.summary(v))
             except validate.ExtractBlocked as e:
                 _print_blocked(e)
                 return 3
@@ -57,6 +57,8 @@ def _print_blocked(e) -> None:
     print(f"BLOCKED extract {e.extract_date} — it stays out of the screened data:", file=sys.stderr)
     for f in e.failures:
         print(f"  - {f}", file=sys.stderr)
+    if getattr(e, "report_dir", None):
+        print(f"  report: {e.report_dir / 'data_docs' / 'index.html'}", file=sys.stderr)
 
 
 def cmd_validate(args) -> int:
@@ -67,7 +69,28 @@ def cmd_validate(args) -> int:
     except validate.ExtractBlocked as e:
         _print_blocked(e)
         return 3
-    print(f"{args.date}: validation {v.status}")
+    print(validate.summary(v) if v.status != "already_promoted" else f"{args.date}: already promoted")
+    return 0
+
+
+def cmd_quarantine(args) -> int:
+    import duckdb
+
+    from pipeline import validate
+    from pipeline.lake import sql_literal
+    files = validate.quarantined(_settings(args), args.date)
+    if not files:
+        print(f"{args.date}: no quarantined rows")
+        return 0
+    con = duckdb.connect()
+    for table, path in files.items():
+        rel = f"read_parquet({sql_literal(path)}, hive_partitioning = false)"
+        counts = con.execute(f"SELECT reason_code, expectation, count(*) FROM {rel} GROUP BY 1, 2 ORDER BY 1").fetchall()
+        print(f"{table}: {path}")
+        for reason, rule, n in counts:
+            print(f"  {reason:40s} {rule:45s} {n}")
+        if args.rows:
+            print(con.sql(f"SELECT * FROM {rel} LIMIT {int(args.rows)}"))
     return 0
 
 
@@ -150,6 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("validate", help="run the validation gate on a landed extract")
     p.add_argument("--date", required=True)
     p.set_defaults(fn=cmd_validate)
+
+    p = sub.add_parser("quarantine", help="list the rows validation held back from an extract")
+    p.add_argument("--date", required=True)
+    p.add_argument("--rows", type=int, default=0, help="also print this many rows per table")
+    p.set_defaults(fn=cmd_quarantine)
 
     p = sub.add_parser("run", help="screen and publish one run date")
     p.add_argument("--date", required=True)

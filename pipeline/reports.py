@@ -122,8 +122,24 @@ def grade_of(percentile: float) -> str:
 def renderer(settings: Settings, run_date: str):
     """A callable that renders the reports of a run into its (unpublished) folder."""
     def render(folder: Path) -> None:
+        copy_validation_docs(settings, run_date, Path(folder))   # first: the overview links it
         render_run(settings, run_date, Path(folder))
     return render
+
+
+def copy_validation_docs(settings: Settings, run_date: str, folder: Path) -> Path | None:
+    """Put the validation Data Docs and results of the run date's extract beside the run."""
+    import shutil
+
+    from pipeline.validate import report_dir
+    src = report_dir(settings, run_date)
+    if not (src / "data_docs").is_dir():
+        return None
+    dst = folder / "validation"
+    shutil.copytree(src / "data_docs", dst)
+    if (src / "results.json").exists():
+        shutil.copyfile(src / "results.json", dst / "results.json")
+    return dst
 
 
 def published_runs(publish_dir: Path, before: str | None = None, limit: int = HISTORY_RUNS) -> list[Path]:
