@@ -125,8 +125,15 @@ def validate(settings: Settings, extract_date: str, config: str | Path | None = 
 
 
 def promote(settings: Settings, extract_date: str) -> Path:
-    """Move a validated extract from incoming/ into the screened zone in one rename."""
+    """Move a validated extract from incoming/ into the screened zone in one rename.
+
+    Idempotent: an extract already promoted (and not re-delivered since) stays as it is."""
     with lake.lake_lock(settings):
+        if not incoming_dir(settings, extract_date).exists():
+            done = lake.extract_dir(settings, extract_date)
+            if (done / "_INGESTED.json").exists():
+                return done
+            raise FileNotFoundError(f"extract {extract_date} is not in the lake: ingest it first")
         return _promote_locked(settings, extract_date)
 
 
