@@ -176,6 +176,22 @@ def test_generated_nights_pass_clean(tmp_path):
     assert len(lake.ingested_dates(st)) == 3
 
 
+def test_volume_surges_and_dropped_regions_are_reported_not_blocked(world):
+    st, landing = world
+    # night 1 settled 3 claims, 1 of them at H2, all in region 440100; night 2 moves every
+    # claim to region 440300 and H2 bills 15: a region vanished, a hospital surged
+    edit(landing, "settlements", lambda rows: [{**r, "settle_region": "440300"} for r in rows])
+    result, _ = run_night(st, landing, overrides={"volume": {
+        "min_history": 1, "institution_min_settlements": 5, "region_min_median": 1}})
+    assert isinstance(result, validate.ValidationResult) and result.status == "passed", result
+    assert not result.quarantined
+    text = "\n".join(result.warnings)
+    assert "institution_volume_surge" in text and H2 in text
+    assert "region_volume_drop" in text and "440100" in text
+    assert "volume_rows_in_band" in text
+    assert "region_volume_drop" in (validate.report_dir(st, D2) / "data_docs" / "index.html").read_text(encoding="utf-8")
+
+
 def test_every_rule_has_a_severity_and_every_severity_a_rule():
     cfg = load_config()
     for table in TABLES:
