@@ -22,7 +22,7 @@ params:
   min_score:
     default: 2.0
     description: weighted evidence a patient needs to be reported
-reads: [claims, stays]
+reads: [claims, stays, insured_persons]
 scheme: |
   An insured person's card (or e-voucher) is used by someone else: lent to a relative or
   sold to an agent, or the card of a dead person kept in use. Traces: the same card used
@@ -197,7 +197,7 @@ per_patient AS (
     HAVING sum(p.weight) >= $min_score
 ),
 charged AS (
-    SELECT patient_id, arg_max(institution_id, w) AS institution_id
+    SELECT patient_id, arg_max(institution_id, (w, institution_id)) AS institution_id
     FROM institution_weight GROUP BY patient_id
 ),
 at_risk AS (

@@ -123,8 +123,25 @@ def renderer(settings: Settings, run_date: str):
     """A callable that renders the reports of a run into its (unpublished) folder."""
     def render(folder: Path) -> None:
         copy_validation_docs(settings, run_date, Path(folder))   # first: the overview links it
+        copy_ring_pictures(settings, run_date, Path(folder))     # first: the reports embed them
         render_run(settings, run_date, Path(folder))
     return render
+
+
+def copy_ring_pictures(settings: Settings, run_date: str, folder: Path) -> Path | None:
+    """Ring pictures the graph detectors drew (<findings>/rings/) go beside the run, in rings/."""
+    import shutil
+
+    from pipeline.detect import findings_dir
+    src = findings_dir(settings, run_date) / "rings"
+    if not src.is_dir():
+        return None
+    dst = folder / "rings"
+    dst.mkdir(exist_ok=True)
+    for p in sorted(src.iterdir()):
+        if p.is_file() and not p.name.startswith("."):
+            shutil.copyfile(p, dst / p.name)
+    return dst
 
 
 def copy_validation_docs(settings: Settings, run_date: str, folder: Path) -> Path | None:

@@ -84,32 +84,33 @@ def _plant_false_hospitalization(w: World) -> dict:
     for i in range(20):
         w.claim(w.person(f"OJ{i}"), "H00000000002", day(i % 28), [_item("CON01", 1, 30), _item("DRG01", 1, 18)],
                 dx="J06.9", doctor="D000000000003")
-    # busy tertiary hospital: three admissions a day, each after an outpatient visit, varied
-    # care that keeps every catalog rule (prices within the level-3 caps, no package billed
-    # with its own components, no item outside its indications or ages)
+    # busy tertiary hospital: admissions every day, each after an outpatient visit, varied
+    # care on every day of the stay, nothing that breaks a billing rule
     honest = []
-    pools = [[("EXM01", 280), ("LAB01", 25), ("ANE01", 700)], [("MON01", 8), ("EXM02", 110), ("LAB01", 22)],
-             [("EXM01", 250), ("ANE01", 600), ("MON01", 6)], [("SUR01", 3800), ("MON01", 8), ("EXM01", 300)]]
+    pools = [["EXM01", "LAB01", "MON01", "ANE01"], ["MON01", "EXM02", "LAB01", "CON01"],
+             ["EXM01", "ANE01", "MON01", "CON01"], ["MON01", "LAB01", "EXM01", "EXM02"]]
+    cap = {"EXM01": 300, "LAB01": 25, "MON01": 8, "ANE01": 800, "EXM02": 120, "CON01": 50}
     for k in range(45):
         p = w.person(f"TH{k}", birth_date=date(1950 + k, 2, 1), sex="M")
-        admit = day(k % 26)
+        a = k % 26
         los = 3 + (k * 7) % 9
-        w.claim(p, "H00000000003", day(max(k % 26 - 1, 0)), [_item("CON01", 1, 50)], dx="I21.9",
+        w.claim(p, "H00000000003", day(max(a - 1, 0)), [_item("CON01", 1, 50)], dx="J18.9",
                 doctor="D000000000001")
-        pool = pools[k % 4]
         items = [_item("BED01", los, 60), _item("NUR01", los, 30)]
-        items += [_item(code, 1 + (k + j) % 2, price) for j, (code, price) in enumerate(pool) if (k + j) % 3]
-        if k % 4 != 3:                       # the surgery package already includes its blood count
-            items.append(_item("LAB01", 1, 25, service_date=day(k % 26 + 1)))
-        # real care: monitoring on every day of the stay
-        items += [_item("MON01", 2, 8, service_date=day(k % 26 + d)) for d in range(1, los)]
-        honest.append(w.claim(p, "H00000000003", admit, items, "inpatient", day(k % 26 + los),
-                              dx=["I21.9", "K80.1", "C34.1", "S72.0"][k % 4], doctor="D000000000002"))
+        items += [_item(code, 1 + (k + j) % 3 if code == "MON01" else 1, cap[code] - (k % 5),
+                        service_date=day(a + j % los)) for j, code in enumerate(pools[k % 4]) if (k + j) % 3]
+        # real care: a drug on every day of the stay
+        items += [_item("DRG01", 1, 18, service_date=day(a + d)) for d in range(1, los)]
+        honest.append(w.claim(p, "H00000000003", day(a), items, "inpatient", day(a + los),
+                              dx=["J18.9", "J44.9", "J20.9", "J45.9"][k % 4], doctor="D000000000002"))
     # a second culprit recruits in one remote district: different addresses, one home region
     villagers = [w.person(f"FV{i}", birth_date=date(1948, 1, 1), home_region="440305") for i in range(5)]
     for i in range(30):    # its usual patients are local
         w.claim(w.person(f"LO{i}"), "H00000000001", day(i % 28), [_item("CON01", 1, 15)], dx="J06.9")
-    village = [w.claim(p, "H00000000001", day(15), template, "inpatient", day(21), dx="J06.9") for p in villagers]
+    clinic_template = [_item("BED01", 5, 30), _item("NUR01", 5, 20), _item("LAB01", 1, 18),
+                       _item("DRG01", 1, 18), _item("CON01", 1, 15), _item("MON01", 1, 5)]
+    village = [w.claim(p, "H00000000001", day(15), clinic_template, "inpatient", day(20), dx="J06.9")
+               for p in villagers]
     return {"fake": fake, "honest": honest, "village": village}
 
 

@@ -1,0 +1,139 @@
+-- covisit_pairs: pairs of patients seen by the same doctor, or at the same institution,
+-- on the same day on at least 2 distinct days, with how likely that is by chance.
+-- One row per (pair, context); patient_a < patient_b. Graph detectors read this instead
+-- of self-joining the claims.
+--
+-- Bounding the self-join (a busy doctor with 100 patients a day would give ~5,000 pairs a
+-- day, every day):
+--   1. only "regulars" of a context take part: a patient needs >= 2 distinct days with that
+--      doctor / at that institution, since a pair cannot co-visit it on 2 days otherwise
+--      (lossless for the >= 2 days rule; drops the one-off visitors who make most of a
+--      busy day);
+--   2. only slots (context, day) with at most 60 regulars are paired, so a slot yields at
+--      most 60*59/2 = 1,770 pairs and the pair count is <= 1,770 x slots. Busier slots
+--      (big outpatient halls, a large hospital taken as a whole) are skipped: sharing
+--      them says little about two people, and a ring inside a busy hospital still shows
+--      at the level of its doctor. A ring hidden in a doctor-day with more than 60
+--      regulars is not seen here (known limit, stated in the detector header).
+--
+-- Chance model: a context is open on open_days distinct days; patients a and b visit it
+-- on visits_a and visits_b of them, independently and uniformly. The shared days then
+-- follow a hypergeometric law: expected = visits_a * visits_b / open_days, and
+-- surprise = -log10 of an upper bound on P(shared >= covisit_days)
+-- (P(X >= k) <= (min(na, nb) - k + 1) * P(X = k) once k is past the mode).
+--
+-- Shared rhythm: patients on a fixed schedule (refills every 14 days, a visit every 5
+-- days, dialysis shifts) do not pick days at random. When every gap between a patient's
+-- visits to the context is a multiple of rhythm_a, likewise for b, and their first days
+-- differ by a multiple of the common period p = gcd(rhythm_a, rhythm_b, first-day gap)
+-- >= 2, the two are simply in phase (chance about 1/p), so their surprise is capped at
+-- log10(p): scheduled care is explained, as a household's joint visits are.
+--
+-- Weekly habit: a patient whose visits to the context fall on a few weekdays, at least
+-- three visits per weekday kept (dialysis Monday/Wednesday/Friday, rehabilitation
+-- Tuesday/Thursday), is habitual (three, not two: a ring member's four or five visits on
+-- random meeting days often repeat a weekday twice by chance). For two habitual patients
+-- the chance model draws their days only from the context's open days on the weekdays
+-- either of them keeps, so two patients on the same weekly schedule are not surprising.
+WITH visits AS (
+    -- one row per patient, context and day: a patient seen twice that day counts once
+    SELECT DISTINCT 'doctor' AS context_kind, doctor_id AS context_id, patient_id,
+           admit_date AS day
+    FROM claims
+    WHERE doctor_id IS NOT NULL
+    UNION ALL
+    SELECT DISTINCT 'institution', institution_id, patient_id, admit_date
+    FROM claims
+),
+context_days AS (
+    SELECT context_kind, context_id, count(DISTINCT day) AS open_days
+    FROM visits
+    GROUP BY context_kind, context_id
+),
+context_weekdays AS (
+    SELECT context_kind, context_id, isodow(day) - 1 AS weekday, count(DISTINCT day) AS open_days
+    FROM visits
+    GROUP BY context_kind, context_id, isodow(day) - 1
+),
+visit_gaps AS (
+    SELECT *, date_diff('day', lag(day) OVER (PARTITION BY context_kind, context_id, patient_id
+                                             ORDER BY day), day) AS gap
+    FROM visits
+),
+regulars AS (
+    SELECT context_kind, context_id, patient_id, count(*) AS visit_days, min(day) AS first_day,
+           list_reduce(list(gap) FILTER (WHERE gap IS NOT NULL), lambda a, b: gcd(a, b)) AS rhythm,
+           bit_or(1 << (isodow(day) - 1)) AS weekdays,
+           count(*) >= 3 * bit_count(bit_or(1 << (isodow(day) - 1))) AS habitual
+    FROM visit_gaps
+    GROUP BY context_kind, context_id, patient_id
+    HAVING count(*) >= 2
+),
+regular_visits AS (
+    SELECT v.context_kind, v.context_id, v.patient_id, v.day
+    FROM visits AS v
+    SEMI JOIN regulars AS r USING (context_kind, context_id, patient_id)
+),
+slots AS (
+    SELECT context_kind, context_id, day
+    FROM regular_visits
+    GROUP BY context_kind, context_id, day
+    HAVING count(*) BETWEEN 2 AND 60
+),
+slot_visits AS (
+    SELECT rv.*
+    FROM regular_visits AS rv
+    SEMI JOIN slots USING (context_kind, context_id, day)
+),
+pairs AS (
+    SELECT a.context_kind, a.context_id, a.patient_id AS patient_a, b.patient_id AS patient_b,
+           count(*) AS covisit_days, min(a.day) AS first_day, max(a.day) AS last_day
+    FROM slot_visits AS a
+    JOIN slot_visits AS b
+      ON a.context_kind = b.context_kind AND a.context_id = b.context_id AND a.day = b.day
+     AND a.patient_id < b.patient_id
+    GROUP BY a.context_kind, a.context_id, a.patient_id, b.patient_id
+    HAVING count(*) >= 2
+),
+habit_days AS (
+    -- open days on the weekdays two habitual patients keep
+    SELECT p.context_kind, p.context_id, p.patient_a, p.patient_b, sum(w.open_days) AS open_days
+    FROM pairs AS p
+    JOIN regulars AS ra ON ra.context_kind = p.context_kind AND ra.context_id = p.context_id
+                       AND ra.patient_id = p.patient_a AND ra.habitual
+    JOIN regulars AS rb ON rb.context_kind = p.context_kind AND rb.context_id = p.context_id
+                       AND rb.patient_id = p.patient_b AND rb.habitual
+    JOIN context_weekdays AS w ON w.context_kind = p.context_kind AND w.context_id = p.context_id
+                              AND ((ra.weekdays | rb.weekdays) >> w.weekday) & 1 = 1
+    GROUP BY p.context_kind, p.context_id, p.patient_a, p.patient_b
+),
+scored AS (
+    SELECT p.*, ra.visit_days AS visits_a, rb.visit_days AS visits_b,
+           coalesce(h.open_days, c.open_days) AS open_days,
+           ra.visit_days * rb.visit_days / coalesce(h.open_days, c.open_days) AS expected,
+           gcd(gcd(ra.rhythm, rb.rhythm), abs(date_diff('day', ra.first_day, rb.first_day))) AS shared_rhythm,
+           CAST(ra.visit_days AS DOUBLE) AS na, CAST(rb.visit_days AS DOUBLE) AS nb,
+           CAST(coalesce(h.open_days, c.open_days) AS DOUBLE) AS nd,
+           CAST(p.covisit_days AS DOUBLE) AS k
+    FROM pairs AS p
+    JOIN regulars AS ra ON ra.context_kind = p.context_kind AND ra.context_id = p.context_id
+                       AND ra.patient_id = p.patient_a
+    JOIN regulars AS rb ON rb.context_kind = p.context_kind AND rb.context_id = p.context_id
+                       AND rb.patient_id = p.patient_b
+    JOIN context_days AS c ON c.context_kind = p.context_kind AND c.context_id = p.context_id
+    LEFT JOIN habit_days AS h ON h.context_kind = p.context_kind AND h.context_id = p.context_id
+                             AND h.patient_a = p.patient_a AND h.patient_b = p.patient_b
+)
+SELECT
+    context_kind, context_id, patient_a, patient_b, covisit_days, first_day, last_day,
+    visits_a, visits_b, open_days, expected, shared_rhythm,
+    covisit_days / nullif(expected, 0) AS lift,
+    least(CASE WHEN k > (na + 1) * (nb + 1) / (nd + 2) THEN greatest(0, -(
+            -- ln P(X = k) = ln C(na, k) + ln C(nd - na, nb - k) - ln C(nd, nb)
+              (lgamma(na + 1) - lgamma(k + 1) - lgamma(na - k + 1))
+            + (lgamma(nd - na + 1) - lgamma(nb - k + 1) - lgamma(nd - na - nb + k + 1))
+            - (lgamma(nd + 1) - lgamma(nb + 1) - lgamma(nd - nb + 1))
+            + ln(least(na, nb) - k + 1)) / ln(10))
+         ELSE 0 END,
+          CASE WHEN shared_rhythm >= 2 THEN log10(shared_rhythm) ELSE 'infinity'::DOUBLE END) AS surprise
+FROM scored
