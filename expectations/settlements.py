@@ -97,7 +97,17 @@ def _volume(cfg):
 
 
 CHECKS = [
-    Check("extract_not_empty", "EMPTY_EXTRACT", "The extract holds settlements", "抽取包含结算记录",
+    # Empty is refused when the feed normally delivers: a failed export. A tiny world (a
+    # pilot county, a test fixture) may settle nothing on a day, and a first delivery may
+    # carry only the reference snapshots: those pass with the extract_has_rows warning.
+    Check("extract_not_empty", "EMPTY_EXTRACT",
+          "The extract holds settlements (the feed usually delivers)", "抽取包含结算记录",
+          "WITH nightly AS (SELECT extract_date, sum(n_settlements) AS n FROM volume_history GROUP BY 1), "
+          "med AS (SELECT coalesce(median(n), 0) AS median_settlements, count(*) AS nights FROM nightly) "
+          "SELECT (SELECT count(*) FROM {batch}) AS settlements, median_settlements, nights FROM med "
+          "WHERE (SELECT count(*) FROM {batch}) = 0 AND nights > 0 AND median_settlements >= $min_median",
+          params=lambda cfg: {"min_median": cfg.volume("empty_blocks_from_median")}, scope="extract"),
+    Check("extract_has_rows", "EMPTY_EXTRACT", "The extract holds settlements", "抽取包含结算记录",
           "SELECT count(*) AS settlements FROM {batch} HAVING count(*) = 0", scope="extract"),
     Check("settlement_id_unique_in_extract", "DUPLICATE_SETTLEMENT_ID",
           "Settlement id unique within the extract", "结算ID在本次抽取内唯一",

@@ -43,7 +43,7 @@ def cmd_ingest(args) -> int:
             print(f"  warning: {w}")
         if not args.no_validate:
             try:
-                v = validate.validate(s, r.extract_date)
+                v = validate.validate(s, r.extract_date, config=args.gate_config)
                 print(validate.summary(v))
             except validate.ExtractBlocked as e:
                 _print_blocked(e)
@@ -65,7 +65,7 @@ def cmd_validate(args) -> int:
     from pipeline import validate
     s = _settings(args)
     try:
-        v = validate.validate(s, args.date)
+        v = validate.validate(s, args.date, config=args.gate_config)
     except validate.ExtractBlocked as e:
         _print_blocked(e)
         return 3
@@ -168,10 +168,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--date", help="one extract date (default: every landed date not yet ingested)")
     p.add_argument("--replace", action="store_true", help="accept a corrected re-delivery")
     p.add_argument("--no-validate", action="store_true", help="land only; run the gate later")
+    p.add_argument("--gate-config", help="validation gate configuration (default expectations/config.yaml)")
     p.set_defaults(fn=cmd_ingest)
 
     p = sub.add_parser("validate", help="run the validation gate on a landed extract")
     p.add_argument("--date", required=True)
+    p.add_argument("--gate-config", help="validation gate configuration (default expectations/config.yaml)")
     p.set_defaults(fn=cmd_validate)
 
     p = sub.add_parser("quarantine", help="list the rows validation held back from an extract")

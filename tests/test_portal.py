@@ -47,7 +47,7 @@ def portal(tmp_path_factory):
     (outside / "secret.html").write_text(SECRET)
     (outside / "_MANIFEST.json").write_text("{}")
     (outside / "overview.html").write_text(SECRET)
-    (out / "validation").mkdir()
+    (out / "validation").mkdir(exist_ok=True)      # the gate's Data Docs are published with the run
     (out / "validation" / "index.html").write_text("<html><body>Data Docs 数据质量</body></html>")
     (out / "validation" / "leak.html").symlink_to(outside / "secret.html")
     (out / "reports" / "institutions" / "H00000000003.html").symlink_to(outside / "secret.html")

@@ -153,14 +153,15 @@ def test_overview_links_every_report_and_shows_the_trend(run):
         assert f"href='reports/institutions/{inst}.html'" in page
     assert "2026-10-10" in page and RUN_DATE in page                     # trend over both runs
     assert "440305" in page and "Duplicate billing / 重复收费" in page
-    assert "validation/index.html" not in page                           # none in this run
+    # the gate's Data Docs of the run date's extract are published with the run, and linked
+    assert 'href="validation/index.html"' in page and (out / "validation" / "index.html").is_file()
 
 
 def test_overview_links_validation_docs_when_present_and_scopes_to_regions(run, tmp_path):
     st, out = run
     copy = tmp_path / RUN_DATE
     shutil.copytree(out, copy)
-    (copy / "validation").mkdir()
+    (copy / "validation").mkdir(exist_ok=True)      # the gate's docs are there already
     (copy / "validation" / "index.html").write_text("<html>docs</html>")
     page = reports.overview_html(copy, history=[], meta={"run_date": RUN_DATE, "rules_version": "x"})
     assert 'href="validation/index.html"' in page

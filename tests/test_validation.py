@@ -15,6 +15,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from expectations import TABLES, suite_module
 from expectations._suite import build_suite, load_config
@@ -176,6 +177,22 @@ def test_generated_nights_pass_clean(tmp_path):
     assert len(lake.ingested_dates(st)) == 3
 
 
+def test_volume_surges_and_dropped_regions_are_reported_not_blocked(world):
+    st, landing = world
+    # night 1 settled 3 claims, 1 of them at H2, all in region 440100; night 2 moves every
+    # claim to region 440300 and H2 bills 15: a region vanished, a hospital surged
+    edit(landing, "settlements", lambda rows: [{**r, "settle_region": "440300"} for r in rows])
+    result, _ = run_night(st, landing, overrides={"volume": {
+        "min_history": 1, "institution_min_settlements": 5, "region_min_median": 1}})
+    assert isinstance(result, validate.ValidationResult) and result.status == "passed", result
+    assert not result.quarantined
+    text = "\n".join(result.warnings)
+    assert "institution_volume_surge" in text and H2 in text
+    assert "region_volume_drop" in text and "440100" in text
+    assert "volume_rows_in_band" in text
+    assert "region_volume_drop" in (validate.report_dir(st, D2) / "data_docs" / "index.html").read_text(encoding="utf-8")
+
+
 def test_every_rule_has_a_severity_and_every_severity_a_rule():
     cfg = load_config()
     for table in TABLES:
@@ -280,8 +297,18 @@ def test_zero_row_extract_is_blocked(world):
     st, landing = world
     edit(landing, "settlements", lambda rows: [])
     edit(landing, "settlement_items", lambda rows: [])
-    outcome, before = run_night(st, landing)
+    # the feed's usual night (here 3 settlements) is above the configured floor
+    outcome, before = run_night(st, landing, overrides={"volume": {"empty_blocks_from_median": 1}})
     _blocked(st, outcome, before, "extract_not_empty", "settlements")
+
+
+def test_zero_row_night_of_a_tiny_feed_passes_with_a_warning(world):
+    st, landing = world
+    edit(landing, "settlements", lambda rows: [])
+    edit(landing, "settlement_items", lambda rows: [])
+    result, _ = run_night(st, landing)       # a 3-settlement feed may settle nothing one day
+    assert isinstance(result, validate.ValidationResult) and result.status == "passed", result
+    assert any("extract_has_rows" in w for w in result.warnings)
 
 
 def test_duplicate_delivery_beyond_the_escalation_limit_blocks(world):
@@ -422,7 +449,12 @@ def test_blocked_night_exits_3_in_cli(world, capsys):
     st, landing = world
     edit(landing, "settlements", lambda rows: [])
     edit(landing, "settlement_items", lambda rows: [])
-    assert cli.main(["--data-dir", str(st.data_dir), "ingest", "--landing", str(landing), "--date", D2]) == 3
+    cfg = st.data_dir / "gate.yaml"      # the gate's config file, with a higher floor for empty nights
+    doc = yaml.safe_load((Path(validate.__file__).parents[1] / "expectations" / "config.yaml").read_text())
+    doc["volume"]["empty_blocks_from_median"] = 1
+    cfg.write_text(yaml.safe_dump(doc))
+    assert cli.main(["--data-dir", str(st.data_dir), "ingest", "--landing", str(landing), "--date", D2,
+                     "--gate-config", str(cfg)]) == 3
     assert "BLOCKED" in capsys.readouterr().err
 
 
