@@ -26,9 +26,20 @@ from pipeline.synth.world import HOSP, PHARMACY, World
 SCHEME_ID = "collusion_ring"
 
 
+def _room(W: World, day: int) -> bool:
+    """Whether the day's extract has settlement numbers to spare for planted claims: rings
+    are many claims a day, so at a tiny scale they take at most half the numbers the
+    world reserves for hand-made settlements (World.reserve_num)."""
+    capacity = max(10, int(W.daily_target[min(max(day - W.start, 0), W.days - 1)] * 0.9))
+    return len(W.reserved_nums.get(day, ())) < capacity // 2
+
+
 def _visit(W: World, rng, out: SchemeOutput, p: int, inst: int, doctor: int, day: int,
-           used: dict) -> object:
-    """One honest outpatient visit; drugs the patient already had are not given again."""
+           used: dict):
+    """One honest outpatient visit; drugs the patient already had are not given again.
+    None when the day has no room left (tiny scales)."""
+    if not _room(W, day):
+        return None
     dx, lines = op_visit(W, rng, p, inst, day, exclude=used.setdefault(p, set()))
     used[p].update(l.item for l in lines if W.item_is_drug[l.item])
     return out.add(W.settlement(rng, p, inst, OP, day, lines, dx=dx, doctor=doctor))
@@ -72,12 +83,16 @@ def plant(W: World, days, rng, scale) -> SchemeOutput:
             if len(came) < 3:                         # a member comes repeatedly, by definition
                 came = sorted(int(d) for d in rng.choice(meetings, 3, replace=False))
             for day in came:
-                evidence.append(_visit(W, rng, out, p, inst, doctors[int(rng.integers(0, n_doc))], day, used))
+                s = _visit(W, rng, out, p, inst, doctors[int(rng.integers(0, n_doc))], day, used)
+                if s is not None:
+                    evidence.append(s)
             # a life outside the ring: one or two honest visits elsewhere
             for day in rng.choice([d for d in run_days if d not in came], int(rng.integers(1, 3)), replace=False):
                 other = pick_inst(W, rng, OP, 0.0)
                 _visit(W, rng, out, p, other, int(W.pick_doctors(np.array([other]), rng, 0.0)[0]),
                        int(day), used)
+        if not evidence:
+            continue
         rid = f"{SCHEME_ID}-ring-{k + 1:03d}"
         case = out.case(SCHEME_ID, "ring", rid, evidence, institution_id=W.inst_id_list[inst],
                         doctor_id=W.doc_id_list[doctors[0]])
@@ -101,7 +116,7 @@ def _busy_doctor(W: World, rng, out: SchemeOutput, run_days, used, scale) -> Non
     doctor = int(W.doc_start[inst] + rng.integers(0, W.doc_count[inst]))
     for p in W.take_patients(n, ag=adult_or_elderly(rng)):
         days = rng.choice(run_days, int(rng.integers(2, 6)), replace=False)
-        sids = [_visit(W, rng, out, p, inst, doctor, int(d), used).id for d in sorted(days)]
+        sids = [s.id for d in sorted(days) if (s := _visit(W, rng, out, p, inst, doctor, int(d), used))]
         out.lookalikes.append({
             "kind": "busy_doctor_regulars",
             "description": f"one of many unrelated regular patients of busy doctor {W.doc_id_list[doctor]}",
@@ -127,8 +142,8 @@ def _family(W: World, rng, out: SchemeOutput, run_days, used) -> None:
     sids = {p: [] for p in members}
     for d in sorted(together):
         for p in members:
-            if rng.random() < 0.8:
-                sids[p].append(_visit(W, rng, out, p, inst, doctor, int(d), used).id)
+            if rng.random() < 0.8 and (s := _visit(W, rng, out, p, inst, doctor, int(d), used)):
+                sids[p].append(s.id)
     for p in members:
         out.lookalikes.append({
             "kind": "family_visits_together",
