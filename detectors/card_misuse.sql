@@ -41,7 +41,8 @@ false_positives: |
   A genuine traveller seen in two cities on one day; a relative buying medicine with the
   patient's consent while the patient is in hospital; a wrong death registration. A
   transfer between hospitals (discharge and admission on the same day) is not counted,
-  nor a family of fewer than min_cards_per_contact sharing a phone. Residents of a care
+  nor a family of fewer than min_cards_per_contact sharing a phone, and a household (cards
+  sharing both phone and address) visiting together never makes a cluster event. Residents of a care
   home registered at one address and seen together by its visiting clinic look like a
   card collection point: check the address before acting on cluster events alone.
 ---*/
@@ -124,11 +125,15 @@ contact_visits AS (
     WHERE v.visit_type <> 'inpatient'
 ),
 cluster_events AS (
+    -- cards from more than one household: a family shares both its phone and its address,
+    -- an intermediary's cards share the phone (or the address) but not the other
     SELECT contact_kind, contact, institution_id, admit_date AS day, any_value(n_cards) AS n_cards,
            count(DISTINCT patient_id) AS cards_used
     FROM contact_visits
     GROUP BY contact_kind, contact, institution_id, admit_date
     HAVING count(DISTINCT patient_id) >= $min_cards_same_day
+       AND count(DISTINCT CASE WHEN contact_kind = 'phone' THEN coalesce(address_hash, patient_id)
+                               ELSE coalesce(phone_hash, patient_id) END) >= 2
 ),
 repeat_contacts AS (
     -- a contact whose cards turn up together on several days is a collection point
