@@ -10,7 +10,7 @@ params:
   tolerance_years:
     default: 0
     description: years a patient may be outside the item's age range before it is flagged
-reads: [lines]
+reads: [lines, claims]
 scheme: |
   An item the catalog restricts to an age range (paediatric drugs and therapies, adult-only
   drugs, geriatric assessments) is billed to a patient outside it: often a child's card used
@@ -21,16 +21,22 @@ false_positives: |
   The age is taken at the service date in whole years, so a patient billed on the day of a
   birthday is within range. A wrong birth date in the register looks the same.
 ---*/
-WITH aged_lines AS (
+WITH restricted_lines AS MATERIALIZED (
+    -- the few lines of age-restricted items first, then the patients' birth dates
     SELECT settlement_id, patient_id, institution_id, doctor_id, item_code, item_name,
-           service_date, birth_date, min_age, max_age, amount, line_fund,
-           year(service_date) - year(birth_date)
-             - CASE WHEN strftime(service_date, '%m%d') < strftime(birth_date, '%m%d') THEN 1 ELSE 0 END
-             AS age_at_service
+           service_date, min_age, max_age, amount, line_fund
     FROM lines
-    WHERE (min_age IS NOT NULL OR max_age IS NOT NULL)
-      AND birth_date IS NOT NULL
-      AND quantity > 0
+    WHERE (min_age IS NOT NULL OR max_age IS NOT NULL) AND quantity > 0
+),
+aged_lines AS (
+    SELECT l.settlement_id, l.patient_id, l.institution_id, l.doctor_id, l.item_code, l.item_name,
+           l.service_date, c.birth_date, l.min_age, l.max_age, l.amount, l.line_fund,
+           year(l.service_date) - year(c.birth_date)
+             - CASE WHEN strftime(l.service_date, '%m%d') < strftime(c.birth_date, '%m%d') THEN 1 ELSE 0 END
+             AS age_at_service
+    FROM restricted_lines AS l
+    JOIN claims AS c USING (settlement_id)
+    WHERE c.birth_date IS NOT NULL
 ),
 offending_lines AS (
     SELECT *,

@@ -26,7 +26,7 @@ params:
   min_fund:
     default: 100
     description: least fund money on watch-list drugs for a patient to be considered
-reads: [lines, claims, insured_persons]
+reads: [lines, claims, settlement_items, insured_persons]
 scheme: |
   Insured persons (often recruited, paid per card) fill prescriptions of high-resale
   drugs (insulin, albumin, targeted oncology drugs...) far beyond their clinical need, at
@@ -64,14 +64,15 @@ CREATE OR REPLACE TEMP TABLE _dr_purchases AS
 -- one row per dispensing of a watch-list drug: patient, item, day, settlement
 SELECT l.patient_id, l.item_code, any_value(l.item_name) AS item_name,
        l.service_date, l.settlement_id, l.institution_id,
-       any_value(l.institution_region) AS institution_region,
-       any_value(l.home_region) AS home_region,
+       any_value(c.institution_region) AS institution_region,
+       any_value(c.home_region) AS home_region,
        -- days of use the dispensing covers; unknown when the line gives no days_supply
        sum(l.days_supply) AS supply_days,
        sum(l.line_fund) AS fund,
        bool_or(l.indication_dx IS NULL OR len(l.indication_dx) = 0) AS any_indication,
        any_value(l.indication_dx) AS indication_dx
 FROM lines AS l
+JOIN claims AS c USING (settlement_id)
 WHERE l.high_resale AND l.item_category IN ('drug', 'herbal')
   AND l.visit_type IN ('outpatient', 'pharmacy')      -- taken home: drugs given on the ward cannot be resold
   AND l.quantity > 0
@@ -124,18 +125,19 @@ unindicated AS (
 trace AS (
     -- traceability codes of drug packs dispensed in more than one settlement
     SELECT code, count(DISTINCT settlement_id) AS n_settlements
-    FROM (SELECT settlement_id, unnest(trace_codes) AS code FROM lines
+    FROM (SELECT settlement_id, unnest(trace_codes) AS code FROM settlement_items
           WHERE trace_codes IS NOT NULL AND quantity > 0)
     GROUP BY code
     HAVING count(DISTINCT settlement_id) > 1
 ),
 patient_trace AS (
-    SELECT l.patient_id, count(DISTINCT t.code) AS dup_trace_codes,
+    SELECT c.patient_id, count(DISTINCT t.code) AS dup_trace_codes,
            list(DISTINCT l.settlement_id) AS trace_settlements
-    FROM (SELECT patient_id, settlement_id, unnest(trace_codes) AS code FROM lines
+    FROM (SELECT settlement_id, unnest(trace_codes) AS code FROM settlement_items
           WHERE trace_codes IS NOT NULL AND quantity > 0) AS l
     JOIN trace AS t USING (code)
-    GROUP BY l.patient_id
+    JOIN claims AS c USING (settlement_id)
+    GROUP BY c.patient_id
 ),
 places AS (
     SELECT patient_id,

@@ -26,15 +26,17 @@ false_positives: |
   flagged.
 ---*/
 WITH repeated_keys AS (
-    -- a cheap first pass over every line: only keys billed more than once go further
-    SELECT patient_id, institution_id, item_code, service_date, coalesce(dept_code, '') AS dept_code
+    -- a cheap first pass over every line on one 64-bit key per patient, institution, item,
+    -- day and department: only keys billed more than once go further. A hash collision can
+    -- only add a candidate (the exact grouping below drops it), never lose one.
+    SELECT hash(patient_id, institution_id, item_code, service_date, coalesce(dept_code, '')) AS line_key
     FROM lines
-    GROUP BY patient_id, institution_id, item_code, service_date, coalesce(dept_code, '')
+    GROUP BY line_key
     HAVING count(*) >= $min_copies
 ),
 line_groups AS (
     SELECT
-        l.patient_id, l.institution_id, l.item_code, l.service_date, k.dept_code,
+        l.patient_id, l.institution_id, l.item_code, l.service_date, coalesce(l.dept_code, '') AS dept_code,
         any_value(l.item_name) AS item_name,
         count(*) AS n_lines,
         count(DISTINCT l.settlement_id) AS n_settlements,
@@ -46,11 +48,10 @@ line_groups AS (
         max(l.line_fund) AS fund_original,
         sum(l.amount) AS amount_total
     FROM lines AS l
-    JOIN repeated_keys AS k
-      ON l.patient_id = k.patient_id AND l.institution_id = k.institution_id
-     AND l.item_code = k.item_code AND l.service_date = k.service_date
-     AND coalesce(l.dept_code, '') = k.dept_code
-    GROUP BY l.patient_id, l.institution_id, l.item_code, l.service_date, k.dept_code
+    WHERE hash(l.patient_id, l.institution_id, l.item_code, l.service_date, coalesce(l.dept_code, ''))
+          IN (SELECT line_key FROM repeated_keys)
+    GROUP BY l.patient_id, l.institution_id, l.item_code, l.service_date, coalesce(l.dept_code, '')
+    HAVING count(*) >= $min_copies
 ),
 duplicates AS (
     -- a copy is either an identical line or a charge repeated in another settlement

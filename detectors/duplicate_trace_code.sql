@@ -7,7 +7,7 @@ judgement: violation
 entity_type: settlement
 severity: 4
 params: {}
-reads: [lines]
+reads: [settlement_items, line_facts, claims]
 scheme: |
   Every physical drug pack carries a unique traceability code, so one code can be sold
   once. A code that appears again in a later dispensing means a pack was resold ("回流药":
@@ -21,9 +21,11 @@ false_positives: |
   same; such repeats sit inside one line and are reported with the same settlement only.
 ---*/
 WITH codes AS (
-    SELECT settlement_id, line_no, patient_id, institution_id, doctor_id, service_date, settle_date,
-           item_code, line_fund, len(trace_codes) AS n_codes, unnest(trace_codes) AS trace_code
-    FROM lines
+    -- trace codes are read from the effective charge lines themselves (the shared
+    -- line_facts leaves them out: only two detectors need them)
+    SELECT settlement_id, line_no, service_date, item_code,
+           len(trace_codes) AS n_codes, unnest(trace_codes) AS trace_code
+    FROM settlement_items
     WHERE trace_codes IS NOT NULL AND len(trace_codes) > 0 AND quantity > 0
 ),
 repeated_codes AS (
@@ -32,14 +34,21 @@ repeated_codes AS (
     GROUP BY trace_code
     HAVING count(*) > 1
 ),
+repeated_uses AS (
+    -- every use of a repeated code, with who dispensed it to whom (few rows)
+    SELECT k.*, l.patient_id, l.institution_id, l.doctor_id, l.line_fund, c.settle_date
+    FROM codes AS k
+    SEMI JOIN repeated_codes AS r USING (trace_code)
+    JOIN line_facts AS l USING (settlement_id, line_no)
+    JOIN claims AS c USING (settlement_id)
+),
 uses AS (
     SELECT c.*,
            row_number() OVER w AS use_no,
            first_value(c.settlement_id) OVER w AS first_settlement_id,
            first_value(c.institution_id) OVER w AS first_institution_id,
            first_value(c.service_date) OVER w AS first_date
-    FROM codes AS c
-    SEMI JOIN repeated_codes AS r USING (trace_code)
+    FROM repeated_uses AS c
     WINDOW w AS (PARTITION BY c.trace_code ORDER BY c.service_date, c.settle_date, c.settlement_id, c.line_no
                  ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
 ),

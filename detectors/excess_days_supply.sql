@@ -33,7 +33,19 @@ false_positives: |
   prescription looks the same. Long prescriptions for chronic disease allowed by local
   policy exceed the catalog maximum; regions allowing them set check_max_days_supply off.
 ---*/
-WITH dispensings AS (
+WITH repeat_pairs AS (
+    -- a cheap first pass on one 64-bit key per patient and drug: only a drug the patient
+    -- got in two settlements or more can overlap. Most pairs are a single dispensing (an
+    -- acute course), so the windows below see a fraction of the drug lines. A hash
+    -- collision only adds a pair, never loses one.
+    SELECT hash(patient_id, item_code) AS pair_key
+    FROM lines
+    WHERE days_supply IS NOT NULL AND days_supply > 0 AND quantity > 0
+    GROUP BY pair_key
+    HAVING min(hash(settlement_id)) <> max(hash(settlement_id))    -- in two settlements at least
+),
+dispensings AS (
+    -- every dispensing of a repeated pair, and the single ones over the catalog maximum
     SELECT patient_id, item_code, settlement_id, service_date,
            any_value(item_name) AS item_name,
            any_value(institution_id) AS institution_id,
@@ -43,6 +55,8 @@ WITH dispensings AS (
            sum(line_fund) AS fund
     FROM lines
     WHERE days_supply IS NOT NULL AND days_supply > 0 AND quantity > 0
+      AND (hash(patient_id, item_code) IN (SELECT pair_key FROM repeat_pairs)
+           OR ($check_max_days_supply AND days_supply > max_days_supply))
     GROUP BY patient_id, item_code, settlement_id, service_date
 ),
 windowed AS (

@@ -27,13 +27,19 @@ false_positives: |
   recent diagnoses. Settlements with no diagnosis are skipped unless flag_missing_dx.
   Codes are compared as prefixes, ignoring case and dots.
 ---*/
-WITH restricted_lines AS (
+WITH indicated_lines AS MATERIALIZED (
+    -- the lines of items with an indication list first, then their settlements' diagnoses
     SELECT settlement_id, line_no, patient_id, institution_id, doctor_id, service_date,
-           item_code, item_name, amount, line_fund, indication_dx, primary_dx, secondary_dx
+           item_code, item_name, amount, line_fund, indication_dx
     FROM lines
     WHERE indication_dx IS NOT NULL
       AND len(indication_dx) > 0
       AND quantity > 0
+),
+restricted_lines AS (
+    SELECT l.*, c.primary_dx, c.secondary_dx
+    FROM indicated_lines AS l
+    JOIN claims AS c USING (settlement_id)
 ),
 combinations AS (
     -- the prefix test depends only on (item, diagnoses): judge each combination once

@@ -7,7 +7,7 @@ judgement: violation
 entity_type: settlement
 severity: 3
 params: {}
-reads: [lines]
+reads: [lines, claims]
 scheme: |
   An item the catalog restricts to one sex (a prostate exam, an obstetric ultrasound, a
   gynaecological drug) is billed to a patient of the other sex: a claim made up or moved
@@ -18,14 +18,20 @@ false_positives: |
   A wrong sex in the insured-persons register, or a patient whose registered sex changed,
   looks the same; check the register.
 ---*/
-WITH offending_lines AS (
-    SELECT settlement_id, patient_id, institution_id, doctor_id, sex, item_code, item_name,
+WITH restricted_lines AS MATERIALIZED (
+    -- the few lines of sex-restricted items first: left to itself the planner pairs every
+    -- claim with every restricted item before it looks at the lines
+    SELECT settlement_id, patient_id, institution_id, doctor_id, item_code, item_name,
            sex_only, service_date, amount, line_fund
     FROM lines
-    WHERE sex_only IS NOT NULL
-      AND sex IS NOT NULL
-      AND sex <> sex_only
-      AND quantity > 0
+    WHERE sex_only IS NOT NULL AND quantity > 0
+),
+offending_lines AS (
+    SELECT l.*, c.sex
+    FROM restricted_lines AS l
+    JOIN claims AS c USING (settlement_id)
+    WHERE c.sex IS NOT NULL
+      AND c.sex <> l.sex_only
 ),
 per_settlement AS (
     SELECT settlement_id, patient_id, institution_id, doctor_id,

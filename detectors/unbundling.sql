@@ -44,6 +44,8 @@ component_lines AS (
       ON l.patient_id = p.patient_id AND l.institution_id = p.institution_id
      AND l.service_date = p.service_date AND l.item_code = p.component_code
     WHERE l.quantity > 0
+      -- narrow the lines to component items on one key before the four-key join
+      AND l.item_code IN (SELECT component_code FROM package_components)
 ),
 unbundled AS (
     SELECT c.patient_id, c.institution_id, c.service_date, c.package_code,

@@ -28,9 +28,23 @@ WITH originals AS (
     FROM settlements_delivered
     WHERE reversal_of IS NULL
 ),
-first_delivery AS (
-    SELECT *
+deliveries AS (
+    SELECT settlement_id, count(*) AS n
     FROM originals
+    GROUP BY settlement_id
+),
+first_delivery AS (
+    -- nearly every id is delivered once and passes straight through; only re-delivered
+    -- ids are ranked (ranking them all costs more than the rest of the view: DuckDB turns
+    -- the window into a group-by over a struct of every column)
+    SELECT o.*
+    FROM originals AS o
+    SEMI JOIN deliveries AS d ON d.settlement_id = o.settlement_id AND d.n = 1
+    UNION ALL
+    SELECT *
+    FROM (SELECT o.*
+          FROM originals AS o
+          SEMI JOIN deliveries AS d ON d.settlement_id = o.settlement_id AND d.n > 1)
     QUALIFY row_number() OVER (PARTITION BY settlement_id ORDER BY extract_date) = 1
 )
 SELECT f.*

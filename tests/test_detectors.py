@@ -115,7 +115,7 @@ def test_header_is_complete(det):
     assert det.name_en and det.name_zh and det.scheme and det.score and det.false_positives
     for p in det.params:
         assert p.description, f"{det.id}: parameter {p.name} needs a description"
-    assert set(det.reads) <= {"claims", "stays", "lines", "patient_days", "covisit_pairs", "settlements",
+    assert set(det.reads) <= {"claims", "stays", "lines", "line_facts", "patient_days", "covisit_pairs", "settlements",
                               "settlement_items", "insured_persons", "institutions",
                               "practitioners", "catalog", "reversals"}
 

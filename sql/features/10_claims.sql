@@ -1,5 +1,6 @@
 -- claims: one row per effective settlement, with the patient and institution facts
--- every rule needs (age at admission, death date, institution level). Derived once per run.
+-- every rule needs (age at admission, death date, institution level) and the settlement's
+-- fund-eligible total (what spreads its fund money over its lines). Derived once per run.
 WITH people AS (
     SELECT patient_id, sex, birth_date, death_date, home_region, phone_hash, address_hash
     FROM insured_persons
@@ -7,6 +8,13 @@ WITH people AS (
 places AS (
     SELECT institution_id, kind, level, ownership, region AS institution_region
     FROM institutions
+),
+eligible AS (
+    -- grouped by delivery: a re-delivered settlement id keeps the lines of the delivery
+    -- that counts (the one in `settlements`, joined on both keys below)
+    SELECT settlement_id, extract_date, sum(fund_eligible_amount) AS eligible_total
+    FROM raw_settlement_items
+    GROUP BY settlement_id, extract_date
 )
 SELECT
     s.settlement_id, s.patient_id, s.institution_id, s.doctor_id, s.dept_code, s.visit_type,
@@ -18,7 +26,9 @@ SELECT
     year(s.admit_date) - year(p.birth_date)
         - CASE WHEN strftime(s.admit_date, '%m%d') < strftime(p.birth_date, '%m%d') THEN 1 ELSE 0 END
         AS age,
-    i.kind AS institution_kind, i.level AS institution_level, i.ownership, i.institution_region
+    i.kind AS institution_kind, i.level AS institution_level, i.ownership, i.institution_region,
+    coalesce(e.eligible_total, 0) AS eligible_total
 FROM settlements AS s
 LEFT JOIN people AS p USING (patient_id)
 LEFT JOIN places AS i USING (institution_id)
+LEFT JOIN eligible AS e USING (settlement_id, extract_date)

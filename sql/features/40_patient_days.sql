@@ -4,11 +4,30 @@
 -- Kept: the days over the daily limit and every day of an hourly item (the 24-hour rule
 -- adds items together, so it needs them all). A day within its limit cannot become a
 -- finding, so it is dropped: the table stays a tiny fraction of the lines.
-WITH summary_lines AS (
+WITH candidate_keys AS (
+    -- first pass, on one 64-bit key per patient, institution, day and item: keep only the
+    -- keys that can be over the daily limit (or bill by the hour). Cheap, because nearly
+    -- every such day is a single line within its limit. A hash collision can only add a
+    -- candidate, never lose one (the quantities add up, the smaller limit applies); the
+    -- exact pass below decides.
+    SELECT hash(patient_id, institution_id, service_date, item_code) AS day_key
+    FROM lines
+    WHERE max_daily_qty IS NOT NULL OR hours_per_unit IS NOT NULL
+    GROUP BY day_key
+    HAVING sum(greatest(quantity, 0)) > min(max_daily_qty) OR bool_or(hours_per_unit IS NOT NULL)
+),
+candidate_lines AS NOT MATERIALIZED (
+    SELECT *
+    FROM lines
+    WHERE (max_daily_qty IS NOT NULL OR hours_per_unit IS NOT NULL)
+      AND hash(patient_id, institution_id, service_date, item_code) IN (SELECT day_key FROM candidate_keys)
+),
+summary_lines AS (
     -- a stay's bed or nursing item billed on one date only: a summary line for the stay
     SELECT settlement_id, item_code
     FROM lines
     WHERE visit_type = 'inpatient' AND item_category IN ('bed', 'nursing')
+      AND settlement_id IN (SELECT settlement_id FROM candidate_lines)
     GROUP BY settlement_id, item_code
     HAVING count(DISTINCT service_date) = 1
 ),
@@ -27,9 +46,8 @@ day_totals AS (
         sum(amount) AS amount,
         max(settlement_id) AS last_settlement_id,
         arg_max(doctor_id, settlement_id) AS doctor_id
-    FROM lines
+    FROM candidate_lines
     LEFT JOIN summary_lines AS sl USING (settlement_id, item_code)
-    WHERE max_daily_qty IS NOT NULL OR hours_per_unit IS NOT NULL
     GROUP BY patient_id, institution_id, service_date, item_code
     HAVING sum(quantity) > any_value(max_daily_qty) OR any_value(hours_per_unit) IS NOT NULL
 ),
@@ -38,7 +56,7 @@ day_settlements AS (
            any_value(l.item_name) AS item_name,
            any_value(l.item_unit) AS item_unit,
            list(DISTINCT l.settlement_id ORDER BY l.settlement_id) AS settlement_ids
-    FROM lines AS l
+    FROM candidate_lines AS l
     SEMI JOIN day_totals AS d
       ON l.patient_id = d.patient_id AND l.institution_id = d.institution_id
      AND l.service_date = d.service_date AND l.item_code = d.item_code
