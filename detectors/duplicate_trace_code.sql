@@ -20,27 +20,34 @@ false_positives: |
   excluded. A scanner that records one code for several packs of the same line looks the
   same; such repeats sit inside one line and are reported with the same settlement only.
 ---*/
-WITH codes AS (
-    -- trace codes are read from the effective charge lines themselves (the shared
-    -- line_facts leaves them out: only two detectors need them)
-    SELECT settlement_id, line_no, service_date, item_code,
-           len(trace_codes) AS n_codes, unnest(trace_codes) AS trace_code
-    FROM settlement_items
-    WHERE trace_codes IS NOT NULL AND len(trace_codes) > 0 AND quantity > 0
-),
-repeated_codes AS (
-    SELECT trace_code
-    FROM codes
-    GROUP BY trace_code
+WITH repeated_keys AS (
+    -- first pass on one 64-bit hash per code over every delivered line (trace codes are
+    -- not in line_facts: only two detectors need them): a code seen once cannot repeat.
+    -- Reversed or re-delivered lines and hash collisions only add candidates; the exact
+    -- pass below counts effective uses only.
+    SELECT hash(code) AS code_key
+    FROM (SELECT unnest(trace_codes) AS code
+          FROM settlement_items_delivered
+          WHERE trace_codes IS NOT NULL AND quantity > 0)
+    GROUP BY code_key
     HAVING count(*) > 1
 ),
+candidate_uses AS (
+    -- effective uses of candidate codes, with who dispensed them to whom (few rows)
+    SELECT k.settlement_id, k.line_no, k.service_date, k.item_code, k.n_codes, k.trace_code,
+           l.patient_id, l.institution_id, l.doctor_id, l.line_fund
+    FROM (SELECT settlement_id, line_no, extract_date, service_date, item_code,
+                 len(trace_codes) AS n_codes, unnest(trace_codes) AS trace_code
+          FROM settlement_items_delivered
+          WHERE trace_codes IS NOT NULL AND quantity > 0) AS k
+    JOIN line_facts AS l USING (settlement_id, line_no, extract_date)
+    WHERE hash(k.trace_code) IN (SELECT code_key FROM repeated_keys)
+),
 repeated_uses AS (
-    -- every use of a repeated code, with who dispensed it to whom (few rows)
-    SELECT k.*, l.patient_id, l.institution_id, l.doctor_id, l.line_fund, c.settle_date
-    FROM codes AS k
-    SEMI JOIN repeated_codes AS r USING (trace_code)
-    JOIN line_facts AS l USING (settlement_id, line_no)
+    SELECT u.*, c.settle_date
+    FROM candidate_uses AS u
     JOIN claims AS c USING (settlement_id)
+    WHERE u.trace_code IN (SELECT trace_code FROM candidate_uses GROUP BY trace_code HAVING count(*) > 1)
 ),
 uses AS (
     SELECT c.*,

@@ -27,18 +27,32 @@ false_positives: |
   recent diagnoses. Settlements with no diagnosis are skipped unless flag_missing_dx.
   Codes are compared as prefixes, ignoring case and dots.
 ---*/
-WITH indicated_lines AS MATERIALIZED (
-    -- the lines of items with an indication list first, then their settlements' diagnoses
+WITH indicated_lines AS NOT MATERIALIZED (
     SELECT settlement_id, line_no, patient_id, institution_id, doctor_id, service_date,
-           item_code, item_name, amount, line_fund, indication_dx
+           item_code, item_name, amount, line_fund, indication_dx, primary_dx
     FROM lines
     WHERE indication_dx IS NOT NULL
       AND len(indication_dx) > 0
       AND quantity > 0
 ),
+primary_combinations AS MATERIALIZED (
+    SELECT DISTINCT item_code, primary_dx, indication_dx
+    FROM indicated_lines
+    WHERE primary_dx IS NOT NULL
+),
+primary_matches AS (
+    -- most lines are explained by their settlement's primary diagnosis alone: judge each
+    -- (item, primary diagnosis) once and send only the rest on to the secondary diagnoses
+    SELECT item_code, primary_dx
+    FROM primary_combinations
+    WHERE list_bool_or(list_transform(indication_dx,
+              lambda p: starts_with(replace(upper(trim(primary_dx)), '.', ''), replace(upper(trim(p)), '.', ''))))
+),
 restricted_lines AS (
-    SELECT l.*, c.primary_dx, c.secondary_dx
+    SELECT l.* EXCLUDE (primary_dx), c.primary_dx, c.secondary_dx
     FROM indicated_lines AS l
+    ANTI JOIN primary_matches AS m
+      ON m.item_code = l.item_code AND m.primary_dx = l.primary_dx
     JOIN claims AS c USING (settlement_id)
 ),
 combinations AS (

@@ -58,6 +58,13 @@ FROM raw_settlement_items AS i
 SEMI JOIN settlements AS s
   ON s.settlement_id = i.settlement_id AND s.extract_date = i.extract_date;
 
+-- Every charge line delivered up to the run date, effective or not (reversed, re-delivered,
+-- other shards). Only for cheap first passes that a later step narrows to the effective
+-- lines (joined to line_facts on settlement_id, line_no and extract_date); never a finding
+-- by itself.
+CREATE OR REPLACE TEMP VIEW settlement_items_delivered AS
+SELECT * FROM raw_settlement_items;
+
 -- Reference tables: the newest snapshot delivered on or before the run date.
 CREATE OR REPLACE TEMP VIEW insured_persons AS
 SELECT r.* EXCLUDE (extract_date)
