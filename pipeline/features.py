@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import uuid
 from pathlib import Path
@@ -44,6 +45,44 @@ def materialised() -> set[str]:
     return {n for n, p in feature_files() if not is_view(p)}
 
 
+def _sql_text(path: Path) -> str:
+    """The feature's SQL without its comments (what it really reads)."""
+    return re.sub(r"--[^\n]*", "", path.read_text(encoding="utf-8"))
+
+
+def dependencies() -> dict[str, set[str]]:
+    """feature -> the earlier features its SQL reads."""
+    deps, seen = {}, []
+    for name, path in feature_files():
+        text = _sql_text(path)
+        deps[name] = {n for n in seen if re.search(rf"\b{n}\b", text)}
+        seen.append(name)
+    return deps
+
+
+def closure(names) -> set[str]:
+    """The features needed to build ``names`` (all of them when None)."""
+    deps = dependencies()
+    if names is None:
+        return set(deps)
+    unknown = set(names) - set(deps)
+    if unknown:
+        raise KeyError(f"unknown features {sorted(unknown)}; known: {sorted(deps)}")
+    todo, out = list(names), set()
+    while todo:
+        n = todo.pop()
+        if n not in out:
+            out.add(n)
+            todo.extend(deps[n])
+    return out
+
+
+def needed_by(detectors) -> set[str]:
+    """The features a set of detectors reads (their headers' ``reads``), with what those need."""
+    names = set(dependencies())
+    return closure({r for d in detectors for r in d.reads if r in names})
+
+
 def run_dir(settings: Settings, run_date: str, shard: Shard = ALL) -> Path:
     return settings.work_dir / str(run_date) / shard.tag
 
@@ -66,15 +105,16 @@ def _lake_state(settings: Settings, run_date: str) -> dict:
     return state
 
 
-def is_fresh(settings: Settings, run_date: str, shard: Shard = ALL) -> bool:
-    """True when the materialised features match the lake as it is now."""
+def is_fresh(settings: Settings, run_date: str, shard: Shard = ALL, names=None) -> bool:
+    """True when the materialised features (``names``' closure, default all) match the
+    lake and the feature SQL as they are now."""
     state_file = run_dir(settings, str(run_date), shard) / "features" / "_STATE.json"
     if not state_file.exists():
         return False
     saved = json.loads(state_file.read_text())
     return (saved.get("lake") == _lake_state(settings, str(run_date))
             and saved.get("sql") == _sql_hash()
-            and set(saved.get("rows", {})) == materialised())
+            and closure(names) & materialised() <= set(saved.get("rows", {})))
 
 
 def _write(con: duckdb.DuckDBPyConnection, query: str, folder: Path) -> None:
@@ -92,21 +132,25 @@ def _scan(folder: Path) -> str:
     return f"read_parquet({sql_literal(folder.as_posix() + '/*.parquet')})"
 
 
-def build(settings: Settings, run_date: str, shard: Shard = ALL, force: bool = False) -> dict:
-    """Materialise every feature table for (run_date, shard); returns row counts.
+def build(settings: Settings, run_date: str, shard: Shard = ALL, force: bool = False,
+          names=None) -> dict:
+    """Materialise the feature tables for (run_date, shard); returns row counts.
 
+    ``names`` limits the build to those features and what they need (default: all); the
+    others are then computed on the fly from their SQL if a detector reads them.
     Skipped (returning the saved counts) when the features are already fresh."""
     run_date = str(run_date)
     target = run_dir(settings, run_date, shard) / "features"
-    if not force and is_fresh(settings, run_date, shard):
+    if not force and is_fresh(settings, run_date, shard, names):
         return json.loads((target / "_STATE.json").read_text())["rows"]
+    wanted = closure(names)
     tmp = target.with_name(f".features-{uuid.uuid4().hex[:8]}")
     tmp.mkdir(parents=True)
     con = lake.open_screening(settings, run_date, shard, features=False)
     counts = {}
     try:
         for name, path in feature_files():
-            if is_view(path):
+            if is_view(path) or name not in wanted:
                 con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {path.read_text(encoding='utf-8')}")
                 continue
             out = tmp / name
@@ -129,10 +173,11 @@ def attach(con: duckdb.DuckDBPyConnection, settings: Settings, run_date: str,
            shard: Shard = ALL) -> bool:
     """Create the feature views on con; True when materialised files were used."""
     folder = run_dir(settings, str(run_date), shard) / "features"
-    fresh = is_fresh(settings, run_date, shard)
+    fresh = is_fresh(settings, run_date, shard, names=set())
+    built = set(json.loads((folder / "_STATE.json").read_text())["rows"]) if fresh else set()
     for name, path in feature_files():
         f = folder / name
-        if fresh and f.is_dir() and not is_view(path):
+        if name in built and f.is_dir() and not is_view(path):
             con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {_scan(f)}")
         else:
             con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {path.read_text(encoding='utf-8')}")

@@ -9,6 +9,7 @@ findings (entity, evidence settlements, money at risk).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from datetime import date
 from decimal import Decimal
@@ -19,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from pipeline import ROOT, builder, detect, ingest, registry, screen, validate
+from pipeline import ROOT, builder, detect, features, ingest, registry, screen, validate
 from pipeline.rules_config import load_rules
 from pipeline.settings import load_settings
 
@@ -118,6 +119,22 @@ def test_header_is_complete(det):
     assert set(det.reads) <= {"claims", "stays", "lines", "line_facts", "patient_days", "covisit_pairs", "settlements",
                               "settlement_items", "insured_persons", "institutions",
                               "practitioners", "catalog", "reversals"}
+
+
+@pytest.mark.parametrize("det", DETECTORS, ids=DETECTOR_IDS)
+def test_reads_names_every_feature_the_detector_reads(det):
+    """`reads` decides which features a partial run materialises: it must be complete."""
+    text = re.sub(r"--[^\n]*", "", det.path.read_text(encoding="utf-8"))
+    used = {m.group(2) for m in re.finditer(r"\b(FROM|JOIN)\s+([a-z_]+)\b", text)}
+    assert used & set(features.dependencies()) <= set(det.reads), f"{det.id} reads {sorted(used)}"
+
+
+def test_feature_closure_builds_only_what_is_needed(tmp_path):
+    assert features.closure({"patient_days"}) == {"claims", "line_facts", "lines", "patient_days"}
+    over_daily = registry.get("over_daily_quantity")
+    assert "covisit_pairs" not in features.needed_by([over_daily])
+    with pytest.raises(KeyError):
+        features.closure({"no_such_feature"})
 
 
 @pytest.mark.parametrize("det", DETECTORS, ids=DETECTOR_IDS)
