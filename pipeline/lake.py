@@ -90,6 +90,7 @@ def connect(settings: Settings, database: str = ":memory:") -> duckdb.DuckDBPyCo
         "temp_directory": str(settings.spill_dir),
         "preserve_insertion_order": False,
     })
+    con.execute("SET enable_progress_bar = false")      # batch jobs: no bars in the logs
     return con
 
 
