@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -154,6 +155,46 @@ def _manifest_of(staged: Path) -> str | None:
     return json.loads(p.read_text()).get("manifest_sha256") if p.exists() else None
 
 
+# --------------------------------------------------------------------------- the GX engine
+
+class _GxEngine:
+    """GX's pandas engine, set up once per process and shared by every gate run in it.
+
+    An ephemeral context with one pandas datasource and one dataframe asset per contract
+    table; each batch is handed in as a dataframe, so nothing in here belongs to a night.
+    """
+
+    def __init__(self):
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        self.ctx = gx.get_context(mode="ephemeral")
+        self.ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+        self.datasource = self.ctx.data_sources.add_pandas("claimscreen_extract")
+        self._batch_defs: dict = {}
+        self._lock = threading.Lock()
+
+    def batch_definition(self, table: str):
+        """The whole-dataframe batch definition of one table (each batch brings its dataframe)."""
+        with self._lock:
+            if table not in self._batch_defs:
+                asset = self.datasource.add_dataframe_asset(table)
+                self._batch_defs[table] = asset.add_batch_definition_whole_dataframe(f"{table} batches")
+            return self._batch_defs[table]
+
+
+_engine: _GxEngine | None = None
+_engine_lock = threading.Lock()
+
+
+def _gx_engine() -> _GxEngine:
+    global _engine
+    with _engine_lock:
+        if _engine is None:
+            _engine = _GxEngine()
+        return _engine
+
+
 # --------------------------------------------------------------------------- the gate
 
 @dataclass
@@ -173,7 +214,7 @@ class _RuleOutcome:
 
 
 class _Gate:
-    """One run of the gate over one incoming extract (a DuckDB connection and a GX context)."""
+    """One run of the gate over one incoming extract (a DuckDB connection; the GX engine is shared)."""
 
     def __init__(self, con, settings: Settings, cfg, extract_date: str, staged: Path):
         self.con, self.settings, self.cfg, self.date, self.staged = con, settings, cfg, extract_date, staged
@@ -252,13 +293,8 @@ class _Gate:
 
     # ---- running
     def run(self) -> None:
-        import great_expectations as gx
-        from great_expectations.data_context.types.base import ProgressBarsConfig
-
         self._views()
-        self.ctx = gx.get_context(mode="ephemeral")
-        self.ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-        self.datasource = self.ctx.data_sources.add_pandas("claimscreen_extract")
+        self.gx = _gx_engine()
         for table in self.tables:
             self.rows[table] = self.con.execute(f"SELECT count(*) FROM new_{table}").fetchall()[0][0]
             module = suite_module(table)
@@ -284,8 +320,7 @@ class _Gate:
         suite = build_suite(module, self.cfg, self.date)
         table_level = [e for e in suite.expectations if e.expectation_type.startswith("expect_table_")]
         row_level = [e for e in suite.expectations if not e.expectation_type.startswith("expect_table_")]
-        asset = self.datasource.add_dataframe_asset(table)
-        batch_def = asset.add_batch_definition_whole_dataframe(f"{table} batches")
+        batch_def = self.gx.batch_definition(table)
         schema = contract.ALL_TABLES[table]
         lists = [f.name for f in schema if pa.types.is_list(f.type)]
         params = {"extract_date": self.date,
