@@ -23,6 +23,7 @@ Either way the night's results are written to ``<lake>/validation/<date>/``:
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -168,6 +169,7 @@ class _GxEngine:
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
+        _install_configuration_memo()
         self.ctx = gx.get_context(mode="ephemeral")
         self.ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
         self.datasource = self.ctx.data_sources.add_pandas("claimscreen_extract")
@@ -193,6 +195,57 @@ def _gx_engine() -> _GxEngine:
         if _engine is None:
             _engine = _GxEngine()
         return _engine
+
+
+_memo = threading.local()
+_original_configuration = None
+
+
+def _install_configuration_memo() -> None:
+    """Let ``Expectation.configuration`` be built once per expectation inside a memoized call.
+
+    In GX 1.x that property rebuilds an ExpectationConfiguration (a pydantic ``.dict()`` of
+    every field) on each read, and the validator reads it for every kwarg of every
+    expectation while it plans and checks a batch: about a hundred times per expectation
+    per batch, most of the gate's fixed cost. Outside ``_configurations_memoized()`` (on
+    any thread) the property behaves exactly as GX ships it.
+    """
+    global _original_configuration
+    from great_expectations.expectations.expectation import Expectation
+
+    if _original_configuration is not None:
+        return
+    original = Expectation.configuration.fget
+
+    def configuration(self):
+        cache = getattr(_memo, "cache", None)
+        if cache is None:
+            return original(self)
+        hit = cache.get(id(self))
+        if hit is None or hit[0] is not self:
+            hit = cache[id(self)] = (self, original(self))
+        return hit[1]
+
+    configuration.__doc__ = original.__doc__
+    Expectation.configuration = property(configuration)
+    _original_configuration = original
+
+
+@contextlib.contextmanager
+def _configurations_memoized():
+    """Within one GX validate call, each expectation's configuration is built once.
+
+    The expectations GX reads there are its own short-lived copies (it makes them from the
+    suite's configurations with ``to_domain_obj``) and nothing changes them once made, so
+    the first reading stands for the rest. The cache (which holds each expectation, so an
+    id is never reused while it lives) lasts for the call and for this thread only.
+    """
+    outer = getattr(_memo, "cache", None)
+    _memo.cache = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _memo.cache = outer
 
 
 # --------------------------------------------------------------------------- the gate
@@ -359,7 +412,8 @@ class _Gate:
             n_batches += 1
             df = batch.to_pandas(date_as_object=False, split_blocks=True, self_destruct=True)
             del batch
-            res = batch_def.get_batch(batch_parameters={"dataframe": df}).validate(suite, result_format=fmt)
+            with _configurations_memoized():
+                res = batch_def.get_batch(batch_parameters={"dataframe": df}).validate(suite, result_format=fmt)
             del df
             for pos, r in enumerate(res.results):
                 cfgx = r.expectation_config
