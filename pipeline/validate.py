@@ -168,7 +168,12 @@ class _GxEngine:
     def __init__(self):
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
+        from great_expectations.execution_engine import pandas_execution_engine
 
+        # GX fingerprints every pandas batch (an md5 over a hash of every row) for the
+        # batch markers of its own suite result; the gate builds its suite results itself
+        # and never reads them, so the fingerprint is only per-row cost: skip it
+        pandas_execution_engine.HASH_THRESHOLD = 0
         _install_configuration_memo()
         self.ctx = gx.get_context(mode="ephemeral")
         self.ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
