@@ -370,8 +370,7 @@ class _Gate:
 
         Two passes: table-level expectations (the column set) see one zero-row frame with
         every column as stored; row expectations see the streamed batches, which leave
-        out list columns (no row rule reads them, and GX would pickle every batch to
-        fingerprint them).
+        out list columns (no row rule reads them).
         """
         import great_expectations as gx
 
