@@ -23,10 +23,12 @@ Either way the night's results are written to ``<lake>/validation/<date>/``:
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import shutil
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -154,6 +156,103 @@ def _manifest_of(staged: Path) -> str | None:
     return json.loads(p.read_text()).get("manifest_sha256") if p.exists() else None
 
 
+# --------------------------------------------------------------------------- the GX engine
+
+class _GxEngine:
+    """GX's pandas engine, set up once per process and shared by every gate run in it.
+
+    An ephemeral context with one pandas datasource and one dataframe asset per contract
+    table; each batch is handed in as a dataframe, so nothing in here belongs to a night.
+    """
+
+    def __init__(self):
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+        from great_expectations.execution_engine import pandas_execution_engine
+
+        # GX fingerprints every pandas batch (an md5 over a hash of every row) for the
+        # batch markers of its own suite result; the gate builds its suite results itself
+        # and never reads them, so the fingerprint is only per-row cost: skip it
+        pandas_execution_engine.HASH_THRESHOLD = 0
+        _install_configuration_memo()
+        self.ctx = gx.get_context(mode="ephemeral")
+        self.ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+        self.datasource = self.ctx.data_sources.add_pandas("claimscreen_extract")
+        self._batch_defs: dict = {}
+        self._lock = threading.Lock()
+
+    def batch_definition(self, table: str):
+        """The whole-dataframe batch definition of one table (each batch brings its dataframe)."""
+        with self._lock:
+            if table not in self._batch_defs:
+                asset = self.datasource.add_dataframe_asset(table)
+                self._batch_defs[table] = asset.add_batch_definition_whole_dataframe(f"{table} batches")
+            return self._batch_defs[table]
+
+
+_engine: _GxEngine | None = None
+_engine_lock = threading.Lock()
+
+
+def _gx_engine() -> _GxEngine:
+    global _engine
+    with _engine_lock:
+        if _engine is None:
+            _engine = _GxEngine()
+        return _engine
+
+
+_memo = threading.local()
+_original_configuration = None
+
+
+def _install_configuration_memo() -> None:
+    """Let ``Expectation.configuration`` be built once per expectation inside a memoized call.
+
+    In GX 1.x that property rebuilds an ExpectationConfiguration (a pydantic ``.dict()`` of
+    every field) on each read, and the validator reads it for every kwarg of every
+    expectation while it plans and checks a batch: about a hundred times per expectation
+    per batch, most of the gate's fixed cost. Outside ``_configurations_memoized()`` (on
+    any thread) the property behaves exactly as GX ships it.
+    """
+    global _original_configuration
+    from great_expectations.expectations.expectation import Expectation
+
+    if _original_configuration is not None:
+        return
+    original = Expectation.configuration.fget
+
+    def configuration(self):
+        cache = getattr(_memo, "cache", None)
+        if cache is None:
+            return original(self)
+        hit = cache.get(id(self))
+        if hit is None or hit[0] is not self:
+            hit = cache[id(self)] = (self, original(self))
+        return hit[1]
+
+    configuration.__doc__ = original.__doc__
+    Expectation.configuration = property(configuration)
+    _original_configuration = original
+
+
+@contextlib.contextmanager
+def _configurations_memoized():
+    """Within one GX validate call, each expectation's configuration is built once.
+
+    The expectations GX reads there are its own short-lived copies (it makes them from the
+    suite's configurations with ``to_domain_obj``) and nothing changes them once made, so
+    the first reading stands for the rest. The cache (which holds each expectation, so an
+    id is never reused while it lives) lasts for the call and for this thread only.
+    """
+    outer = getattr(_memo, "cache", None)
+    _memo.cache = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _memo.cache = outer
+
+
 # --------------------------------------------------------------------------- the gate
 
 @dataclass
@@ -173,7 +272,7 @@ class _RuleOutcome:
 
 
 class _Gate:
-    """One run of the gate over one incoming extract (a DuckDB connection and a GX context)."""
+    """One run of the gate over one incoming extract (a DuckDB connection; the GX engine is shared)."""
 
     def __init__(self, con, settings: Settings, cfg, extract_date: str, staged: Path):
         self.con, self.settings, self.cfg, self.date, self.staged = con, settings, cfg, extract_date, staged
@@ -252,13 +351,8 @@ class _Gate:
 
     # ---- running
     def run(self) -> None:
-        import great_expectations as gx
-        from great_expectations.data_context.types.base import ProgressBarsConfig
-
         self._views()
-        self.ctx = gx.get_context(mode="ephemeral")
-        self.ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-        self.datasource = self.ctx.data_sources.add_pandas("claimscreen_extract")
+        self.gx = _gx_engine()
         for table in self.tables:
             self.rows[table] = self.con.execute(f"SELECT count(*) FROM new_{table}").fetchall()[0][0]
             module = suite_module(table)
@@ -276,16 +370,14 @@ class _Gate:
 
         Two passes: table-level expectations (the column set) see one zero-row frame with
         every column as stored; row expectations see the streamed batches, which leave
-        out list columns (no row rule reads them, and GX would pickle every batch to
-        fingerprint them).
+        out list columns (no row rule reads them).
         """
         import great_expectations as gx
 
         suite = build_suite(module, self.cfg, self.date)
         table_level = [e for e in suite.expectations if e.expectation_type.startswith("expect_table_")]
         row_level = [e for e in suite.expectations if not e.expectation_type.startswith("expect_table_")]
-        asset = self.datasource.add_dataframe_asset(table)
-        batch_def = asset.add_batch_definition_whole_dataframe(f"{table} batches")
+        batch_def = self.gx.batch_definition(table)
         schema = contract.ALL_TABLES[table]
         lists = [f.name for f in schema if pa.types.is_list(f.type)]
         params = {"extract_date": self.date,
@@ -324,7 +416,8 @@ class _Gate:
             n_batches += 1
             df = batch.to_pandas(date_as_object=False, split_blocks=True, self_destruct=True)
             del batch
-            res = batch_def.get_batch(batch_parameters={"dataframe": df}).validate(suite, result_format=fmt)
+            with _configurations_memoized():
+                res = batch_def.get_batch(batch_parameters={"dataframe": df}).validate(suite, result_format=fmt)
             del df
             for pos, r in enumerate(res.results):
                 cfgx = r.expectation_config

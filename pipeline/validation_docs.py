@@ -7,19 +7,27 @@ published run as ``validation/`` (see pipeline/reports.py).
 """
 from __future__ import annotations
 
+import functools
 import html
 from pathlib import Path
 
 STATUS_ZH = {"passed": "通过", "blocked": "拒收", "already_promoted": "已入库"}
 
 
-def render(folder: Path, doc: dict, suite_results: dict) -> Path:
-    """Write ``<folder>/index.html`` and one ``<suite>.html`` per suite result."""
+@functools.cache
+def _gx_renderer():
+    """GX's page renderer and Jinja view, made once per process: the view's Jinja
+    environment compiles its templates on first use and keeps them."""
     from great_expectations.render.renderer import ValidationResultsPageRenderer
     from great_expectations.render.view import DefaultJinjaPageView
 
+    return ValidationResultsPageRenderer(), DefaultJinjaPageView()
+
+
+def render(folder: Path, doc: dict, suite_results: dict) -> Path:
+    """Write ``<folder>/index.html`` and one ``<suite>.html`` per suite result."""
     folder.mkdir(parents=True, exist_ok=True)
-    renderer, view = ValidationResultsPageRenderer(), DefaultJinjaPageView()
+    renderer, view = _gx_renderer()
     rows = []
     for name, result in suite_results.items():
         page = view.render(renderer.render(result))

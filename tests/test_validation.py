@@ -466,3 +466,61 @@ def test_published_run_carries_the_validation_docs(world):
     assert (out / "validation" / "index.html").exists()
     assert (out / "validation" / "settlements.html").exists()
     assert json.loads((out / "validation" / "results.json").read_text())["status"] == "passed"
+
+
+# ----------------------------------------------------------------------------- one process, many nights
+
+def _suites_without_run_times(st) -> dict:
+    suites = validate.load_results(st, D2)["suites"]
+    for s in suites.values():
+        s["meta"]["run_id"].pop("run_time")
+    return suites
+
+
+def test_nights_validated_in_one_process_share_the_gx_engine_and_agree(base, tmp_path):
+    """The GX engine is set up once per process; a second night through it (with
+    quarantined rows, in 3-row batches) gives exactly the first night's results."""
+    engine = validate._gx_engine()
+    outcomes = []
+    for copy in ("a", "b"):
+        shutil.copytree(base, tmp_path / copy, symlinks=True)
+        st, landing = load_settings(data_dir=tmp_path / copy / "data"), tmp_path / copy / "landing"
+        edit(landing, "settlements", _corrupt_settlements)
+        result, _ = run_night(st, landing, overrides={"batch_rows": 3})
+        assert isinstance(result, validate.ValidationResult) and result.quarantined, result
+        outcomes.append((result.quarantined, result.warnings, _suites_without_run_times(st),
+                         quarantine_rows(st, "settlements")))
+    assert validate._gx_engine() is engine
+    assert outcomes[0] == outcomes[1]
+
+
+def test_gx_configuration_memo_holds_only_inside_a_validate_call():
+    """Inside the gate's GX calls an expectation's configuration is built once; anywhere
+    else GX's property is as shipped (a fresh configuration on every read); the results
+    of a suite are the same either way."""
+    import great_expectations as gx
+    import pandas as pd
+
+    engine = validate._gx_engine()
+    e = gx.expectations.ExpectColumnValuesToBeBetween(column="x", min_value=0, max_value=10)
+    assert e.configuration is not e.configuration
+    with validate._configurations_memoized():
+        assert e.configuration is e.configuration
+    assert e.configuration is not e.configuration
+
+    suite = gx.ExpectationSuite(name="memo", expectations=[
+        gx.expectations.ExpectColumnValuesToBeBetween(column="x", min_value=0, max_value=10),
+        gx.expectations.ExpectColumnValuesToNotBeNull(column="y"),
+        gx.expectations.ExpectColumnValuesToBeInSet(column="y", value_set=["a", "b"])])
+    df = pd.DataFrame({"x": [1, 5, 11, -2], "y": ["a", None, "c", "b"]})
+    fmt = {"result_format": "COMPLETE", "unexpected_index_column_names": ["x"]}
+    batch_def = engine.batch_definition("memo_test")
+
+    def run():
+        res = batch_def.get_batch(batch_parameters={"dataframe": df}).validate(suite, result_format=fmt)
+        return [(r.success, r.result, r.expectation_config.to_json_dict()) for r in res.results]
+    plain = run()
+    with validate._configurations_memoized():
+        memoized = run()
+    assert memoized == plain
+    assert [ok for ok, _, _ in plain] == [False, False, False]
