@@ -8,6 +8,7 @@ import pytest
 
 from pipeline import contract, detect, ingest, screen, synth, validate
 from pipeline.detect import FINDINGS_SCHEMA
+from pipeline.rules_config import load_rules
 from pipeline.settings import load_settings
 from tests.conftest import PLANTED
 
@@ -197,3 +198,24 @@ def test_dismissal_closes_a_finding_from_its_date_on(settings, planted_landing):
     assert fid not in {r[1] for r in _findings(screen.screen(settings, "2026-10-13"))}
     with pytest.raises(ValueError):
         dismiss.dismiss(settings, "../../etc", "x", by="y")
+
+
+def test_partial_feature_build_gives_the_same_findings(settings, planted_landing):
+    """Only what a detector reads is materialised; anything else is computed from its SQL."""
+    from pipeline import features
+    _load(settings, planted_landing)
+    run_date = "2026-10-12"
+    dup = detect.selected_detectors(load_rules(settings.rules_file), ["duplicate_billing", "split_hospitalization"])
+    rows = features.build(settings, run_date, names=features.needed_by(dup))
+    assert set(rows) == {"claims", "line_facts", "stays"}            # no patient_days, no covisit_pairs
+    assert features.is_fresh(settings, run_date, names={"stays"})
+    assert not features.is_fresh(settings, run_date, names={"patient_days"})
+    partial = {s["detector_id"]: s["findings"] for s in detect.detect(settings, run_date)}
+    partial_rows = {d: pq.read_table(detect.findings_dir(settings, run_date) / f"{d}.parquet")
+                    .drop_columns(["run_date"]).to_pylist() for d in partial}
+    features.build(settings, run_date, force=True)
+    full = {s["detector_id"]: s["findings"] for s in detect.detect(settings, run_date)}
+    full_rows = {d: pq.read_table(detect.findings_dir(settings, run_date) / f"{d}.parquet")
+                 .drop_columns(["run_date"]).to_pylist() for d in full}
+    assert partial == full and partial_rows == full_rows
+    assert full["duplicate_billing"] >= 1 and full["split_hospitalization"] >= 1
