@@ -130,7 +130,7 @@ def test_reads_names_every_feature_the_detector_reads(det):
 
 
 def test_feature_closure_builds_only_what_is_needed(tmp_path):
-    assert features.closure({"patient_days"}) == {"claims", "line_facts", "lines", "patient_days"}
+    assert features.closure({"patient_days"}) == {"settled", "claims", "line_facts", "lines", "patient_days"}
     over_daily = registry.get("over_daily_quantity")
     assert "covisit_pairs" not in features.needed_by([over_daily])
     with pytest.raises(KeyError):

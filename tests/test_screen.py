@@ -207,7 +207,7 @@ def test_partial_feature_build_gives_the_same_findings(settings, planted_landing
     run_date = "2026-10-12"
     dup = detect.selected_detectors(load_rules(settings.rules_file), ["duplicate_billing", "split_hospitalization"])
     rows = features.build(settings, run_date, names=features.needed_by(dup))
-    assert set(rows) == {"claims", "line_facts", "stays"}            # no patient_days, no covisit_pairs
+    assert set(rows) == {"settled", "claims", "line_facts", "stays"}     # no patient_days, no covisit_pairs
     assert features.is_fresh(settings, run_date, names={"stays"})
     assert not features.is_fresh(settings, run_date, names={"patient_days"})
     partial = {s["detector_id"]: s["findings"] for s in detect.detect(settings, run_date)}
