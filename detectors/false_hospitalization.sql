@@ -165,9 +165,12 @@ batch_contact AS (
 region_share AS (
     -- where the institution's patients usually come from (all its patients, not only the
     -- admitted ones, so a batch of admissions cannot make its own catchment)
+    -- (institutions that admit only: the others' shares are never looked up)
     SELECT institution_id, home_region, n_patients / sum(n_patients) OVER (PARTITION BY institution_id) AS share
-    FROM (SELECT institution_id, home_region, count(DISTINCT patient_id) AS n_patients
-          FROM claims
+    FROM (SELECT institution_id, home_region, count(*) AS n_patients
+          FROM (SELECT DISTINCT institution_id, home_region, patient_id
+                FROM claims
+                SEMI JOIN (SELECT DISTINCT institution_id FROM stay) AS i USING (institution_id))
           GROUP BY institution_id, home_region)
 ),
 daily AS (
