@@ -74,6 +74,16 @@ during_stay AS (
            AND date_diff('day', greatest(v.admit_date, s.admit_date),
                          least(v.end_date, s.discharge_date)) > $stay_grace_days)
 ),
+busy_days AS MATERIALIZED (
+    -- first pass on one 64-bit hash per (patient, day): only a day with two settlements
+    -- can pair them (collisions only add candidates; the self-join below decides)
+    SELECT *
+    FROM visits
+    WHERE hash(patient_id, admit_date) IN (SELECT hash(patient_id, admit_date) AS key
+                                           FROM visits
+                                           GROUP BY key
+                                           HAVING count(*) >= 2)
+),
 same_day_distant AS (
     -- two settlements on one day in regions that differ in the leading digits
     SELECT a.patient_id, a.admit_date AS day,
@@ -81,8 +91,8 @@ same_day_distant AS (
            a.institution_id AS inst_a, b.institution_id AS inst_b,
            a.institution_region AS region_a, b.institution_region AS region_b,
            a.home_region
-    FROM visits AS a
-    JOIN visits AS b
+    FROM busy_days AS a
+    JOIN busy_days AS b
       ON a.patient_id = b.patient_id
      AND a.admit_date = b.admit_date
      AND a.settlement_id < b.settlement_id
@@ -124,12 +134,21 @@ contact_visits AS (
     JOIN contact_cards AS c ON c.contact_kind = 'address' AND c.contact = v.address_hash
     WHERE v.visit_type <> 'inpatient'
 ),
+cluster_keys AS (
+    -- first pass on one 64-bit hash per (contact, institution, day): a slot needs
+    -- min_cards_same_day visits to hold that many cards (collisions only add candidates)
+    SELECT hash(contact_kind, contact, institution_id, admit_date) AS key
+    FROM contact_visits
+    GROUP BY key
+    HAVING count(*) >= $min_cards_same_day
+),
 cluster_events AS (
     -- cards from more than one household: a family shares both its phone and its address,
     -- an intermediary's cards share the phone (or the address) but not the other
     SELECT contact_kind, contact, institution_id, admit_date AS day, any_value(n_cards) AS n_cards,
            count(DISTINCT patient_id) AS cards_used
     FROM contact_visits
+    WHERE hash(contact_kind, contact, institution_id, admit_date) IN (SELECT key FROM cluster_keys)
     GROUP BY contact_kind, contact, institution_id, admit_date
     HAVING count(DISTINCT patient_id) >= $min_cards_same_day
        AND count(DISTINCT CASE WHEN contact_kind = 'phone' THEN coalesce(address_hash, patient_id)

@@ -88,6 +88,7 @@ Leiden for large components).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import heapq
 import json
@@ -656,8 +657,10 @@ COLOURS = {"patient": "#4C78A8", "doctor": "#E45756", "institution": "#54A24B",
            "intermediary": "#F58518"}
 
 
+@functools.cache
 def _chinese_font(font_manager) -> str | None:
-    """A font that has the Chinese labels, registered with matplotlib if found."""
+    """A font that has the Chinese labels, registered with matplotlib if found (looked up
+    once per process: listing the system fonts costs more than drawing a label)."""
     keys = ("wqy", "NotoSansCJK", "NotoSerifCJK", "SourceHan", "simhei", "msyh", "DroidSansFallback")
     for path in sorted(font_manager.findSystemFonts()):
         if any(k.lower() in Path(path).name.lower() for k in keys):
@@ -709,6 +712,9 @@ def draw_ring(r: dict, out: Path) -> Path:
                  fontsize=8)
     ax.axis("off")
     fig.tight_layout()
+    # tight_layout leaves a placeholder layout engine behind, which makes savefig lay out
+    # every label once more in an extra draw pass; the layout is done, drop it
+    fig.set_layout_engine(None)
     tmp = out.with_name("." + out.name)
     fig.savefig(tmp, format="png")
     plt.close(fig)

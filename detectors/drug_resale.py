@@ -26,7 +26,7 @@ params:
   min_fund:
     default: 100
     description: least fund money on watch-list drugs for a patient to be considered
-reads: [lines, claims, settlement_items, insured_persons]
+reads: [lines, line_facts, claims, settlement_items, insured_persons]
 scheme: |
   Insured persons (often recruited, paid per card) fill prescriptions of high-resale
   drugs (insulin, albumin, targeted oncology drugs...) far beyond their clinical need, at
@@ -104,12 +104,20 @@ item_ratio AS (
     SELECT *, supplied / greatest(covered, 1) AS oversupply
     FROM per_item
 ),
+unindicated_buyers AS MATERIALIZED (
+    -- the only patients whose diagnoses matter: a watch-list purchase with an indication
+    SELECT DISTINCT patient_id FROM _dr_purchases WHERE NOT any_indication
+),
 dx AS (
     -- every diagnosis the patient was given anywhere
     SELECT patient_id, list(DISTINCT d) AS dxs
-    FROM (SELECT patient_id, primary_dx AS d FROM claims WHERE primary_dx IS NOT NULL
+    FROM (SELECT patient_id, primary_dx AS d FROM claims
+          SEMI JOIN unindicated_buyers USING (patient_id)
+          WHERE primary_dx IS NOT NULL
           UNION ALL
-          SELECT patient_id, unnest(secondary_dx) FROM claims WHERE secondary_dx IS NOT NULL)
+          SELECT patient_id, unnest(secondary_dx) FROM claims
+          SEMI JOIN unindicated_buyers USING (patient_id)
+          WHERE secondary_dx IS NOT NULL)
     GROUP BY patient_id
 ),
 unindicated AS (
@@ -122,22 +130,39 @@ unindicated AS (
     LEFT JOIN dx AS d USING (patient_id)
     GROUP BY p.patient_id
 ),
+trace_keys AS (
+    -- first pass on one 64-bit hash per code over every delivered line (trace codes are
+    -- not in line_facts): a code seen once cannot repeat. Reversed or re-delivered lines
+    -- and hash collisions only add candidates; the exact pass below counts effective uses.
+    -- (a key equal to its predecessor in sorted order: sorting 6.6M integers costs less
+    -- than a hash table of 6.6M nearly all distinct groups)
+    SELECT code_key
+    FROM (SELECT hash(unnest(trace_codes)) AS code_key
+          FROM settlement_items_delivered
+          WHERE trace_codes IS NOT NULL AND quantity > 0)
+    QUALIFY lag(code_key) OVER (ORDER BY code_key) = code_key
+),
+trace_uses AS MATERIALIZED (
+    -- effective uses of the candidate codes (few rows), with the patient they went to
+    SELECT k.settlement_id, k.code, l.patient_id
+    FROM (SELECT settlement_id, line_no, extract_date, unnest(trace_codes) AS code
+          FROM settlement_items_delivered
+          WHERE trace_codes IS NOT NULL AND quantity > 0) AS k
+    JOIN line_facts AS l USING (settlement_id, line_no, extract_date)
+    WHERE hash(k.code) IN (SELECT code_key FROM trace_keys)
+),
 trace AS (
     -- traceability codes of drug packs dispensed in more than one settlement
     SELECT code, count(DISTINCT settlement_id) AS n_settlements
-    FROM (SELECT settlement_id, unnest(trace_codes) AS code FROM settlement_items
-          WHERE trace_codes IS NOT NULL AND quantity > 0)
+    FROM trace_uses
     GROUP BY code
     HAVING count(DISTINCT settlement_id) > 1
 ),
 patient_trace AS (
-    SELECT c.patient_id, count(DISTINCT t.code) AS dup_trace_codes,
-           list(DISTINCT l.settlement_id) AS trace_settlements
-    FROM (SELECT settlement_id, unnest(trace_codes) AS code FROM settlement_items
-          WHERE trace_codes IS NOT NULL AND quantity > 0) AS l
+    SELECT u.patient_id, count(DISTINCT t.code) AS dup_trace_codes
+    FROM trace_uses AS u
     JOIN trace AS t USING (code)
-    JOIN claims AS c USING (settlement_id)
-    GROUP BY c.patient_id
+    GROUP BY u.patient_id
 ),
 places AS (
     SELECT patient_id,
@@ -268,10 +293,12 @@ ring_findings AS (
         m.ring_id AS finding_key,
         'ring' AS entity_type,
         m.ring_id AS entity_id,
-        mode(pf.institution_id) AS institution_id,
+        -- ordered inputs: ties (one patient per institution) and the list order do not
+        -- depend on thread scheduling
+        mode(pf.institution_id ORDER BY pf.institution_id) AS institution_id,
         CAST(NULL AS VARCHAR) AS patient_id,
         CAST(NULL AS VARCHAR) AS doctor_id,
-        flatten(list(pf.settlement_ids)) AS settlement_ids,
+        flatten(list(pf.settlement_ids ORDER BY pf.patient_id)) AS settlement_ids,
         any_value(m.ring_score) AS score,
         sum(pf.amount_at_risk) AS amount_at_risk,
         format('{} buyers of watch-list drugs linked by a shared phone or address over-buy the same way: {}.',

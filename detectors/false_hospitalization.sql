@@ -66,30 +66,66 @@ WITH stay AS (
            address_hash, phone_hash, home_region
     FROM stays
 ),
-item_sets AS (
-    SELECT settlement_id,
-           count(DISTINCT item_code) AS n_items,
-           sum(amount) AS amount,
-           sum(amount) FILTER (WHERE item_category IN ('bed', 'nursing')) AS hotel_amount,
-           -- days on which anything beyond bed, nursing and fees was given
-           count(DISTINCT service_date) FILTER (WHERE item_category IN ('drug', 'herbal', 'exam', 'lab',
-                                                'treatment', 'surgery', 'material')) AS active_days
+item_hashes AS MATERIALIZED (
+    -- the 32 MinHash hashes (seed = hash number) of every inpatient item code: a few
+    -- thousand codes, so each line only looks its hashes up
+    SELECT item_code,
+           hash(item_code, CAST(0 AS BIGINT)) AS h0, hash(item_code, CAST(1 AS BIGINT)) AS h1, hash(item_code, CAST(2 AS BIGINT)) AS h2, hash(item_code, CAST(3 AS BIGINT)) AS h3,
+           hash(item_code, CAST(4 AS BIGINT)) AS h4, hash(item_code, CAST(5 AS BIGINT)) AS h5, hash(item_code, CAST(6 AS BIGINT)) AS h6, hash(item_code, CAST(7 AS BIGINT)) AS h7,
+           hash(item_code, CAST(8 AS BIGINT)) AS h8, hash(item_code, CAST(9 AS BIGINT)) AS h9, hash(item_code, CAST(10 AS BIGINT)) AS h10, hash(item_code, CAST(11 AS BIGINT)) AS h11,
+           hash(item_code, CAST(12 AS BIGINT)) AS h12, hash(item_code, CAST(13 AS BIGINT)) AS h13, hash(item_code, CAST(14 AS BIGINT)) AS h14, hash(item_code, CAST(15 AS BIGINT)) AS h15,
+           hash(item_code, CAST(16 AS BIGINT)) AS h16, hash(item_code, CAST(17 AS BIGINT)) AS h17, hash(item_code, CAST(18 AS BIGINT)) AS h18, hash(item_code, CAST(19 AS BIGINT)) AS h19,
+           hash(item_code, CAST(20 AS BIGINT)) AS h20, hash(item_code, CAST(21 AS BIGINT)) AS h21, hash(item_code, CAST(22 AS BIGINT)) AS h22, hash(item_code, CAST(23 AS BIGINT)) AS h23,
+           hash(item_code, CAST(24 AS BIGINT)) AS h24, hash(item_code, CAST(25 AS BIGINT)) AS h25, hash(item_code, CAST(26 AS BIGINT)) AS h26, hash(item_code, CAST(27 AS BIGINT)) AS h27,
+           hash(item_code, CAST(28 AS BIGINT)) AS h28, hash(item_code, CAST(29 AS BIGINT)) AS h29, hash(item_code, CAST(30 AS BIGINT)) AS h30, hash(item_code, CAST(31 AS BIGINT)) AS h31
+    FROM (SELECT DISTINCT item_code FROM lines WHERE visit_type = 'inpatient')
+),
+stay_items AS (
+    -- one row per stay and item code
+    SELECT settlement_id, item_code, sum(amount) AS amount,
+           sum(amount) FILTER (WHERE item_category IN ('bed', 'nursing')) AS hotel_amount
     FROM lines
     WHERE visit_type = 'inpatient'
+    GROUP BY settlement_id, item_code
+),
+active AS (
+    -- days on which anything beyond bed, nursing and fees was given
+    SELECT settlement_id, count(DISTINCT service_date) AS active_days
+    FROM lines
+    WHERE visit_type = 'inpatient'
+      AND item_category IN ('drug', 'herbal', 'exam', 'lab', 'treatment', 'surgery', 'material')
     GROUP BY settlement_id
 ),
-minhash AS (
-    -- 32 MinHash values of each stay's item-code set (seed = hash number)
-    SELECT i.settlement_id, seed.k, min(hash(i.item_code, seed.k)) AS h
-    FROM (SELECT DISTINCT settlement_id, item_code FROM lines WHERE visit_type = 'inpatient') AS i
-    CROSS JOIN range(32) AS seed(k)
-    GROUP BY i.settlement_id, seed.k
+item_sets AS (
+    -- the item list's size, money and active days, and the 32 MinHash values of the
+    -- stay's item-code set (min over its items of hash(item_code, k), k = 0..31)
+    SELECT i.settlement_id,
+           count(*) AS n_items,
+           sum(i.amount) AS amount,
+           sum(i.hotel_amount) AS hotel_amount,
+           coalesce(any_value(a.active_days), 0) AS active_days,
+           min(h.h0) AS m0, min(h.h1) AS m1, min(h.h2) AS m2, min(h.h3) AS m3,
+           min(h.h4) AS m4, min(h.h5) AS m5, min(h.h6) AS m6, min(h.h7) AS m7,
+           min(h.h8) AS m8, min(h.h9) AS m9, min(h.h10) AS m10, min(h.h11) AS m11,
+           min(h.h12) AS m12, min(h.h13) AS m13, min(h.h14) AS m14, min(h.h15) AS m15,
+           min(h.h16) AS m16, min(h.h17) AS m17, min(h.h18) AS m18, min(h.h19) AS m19,
+           min(h.h20) AS m20, min(h.h21) AS m21, min(h.h22) AS m22, min(h.h23) AS m23,
+           min(h.h24) AS m24, min(h.h25) AS m25, min(h.h26) AS m26, min(h.h27) AS m27,
+           min(h.h28) AS m28, min(h.h29) AS m29, min(h.h30) AS m30, min(h.h31) AS m31
+    FROM stay_items AS i
+    JOIN item_hashes AS h USING (item_code)
+    LEFT JOIN active AS a USING (settlement_id)
+    GROUP BY i.settlement_id
 ),
 bands AS (
     -- 4 bands of 8 hashes: two stays share a band with probability ~ Jaccard^8
-    SELECT settlement_id, k // 8 AS band, hash(list(h ORDER BY k)) AS band_sig
-    FROM minhash
-    GROUP BY settlement_id, k // 8
+    SELECT settlement_id, 0 AS band, hash([m0, m1, m2, m3, m4, m5, m6, m7]) AS band_sig FROM item_sets
+    UNION ALL
+    SELECT settlement_id, 1 AS band, hash([m8, m9, m10, m11, m12, m13, m14, m15]) AS band_sig FROM item_sets
+    UNION ALL
+    SELECT settlement_id, 2 AS band, hash([m16, m17, m18, m19, m20, m21, m22, m23]) AS band_sig FROM item_sets
+    UNION ALL
+    SELECT settlement_id, 3 AS band, hash([m24, m25, m26, m27, m28, m29, m30, m31]) AS band_sig FROM item_sets
 ),
 band_buckets AS (
     SELECT s.institution_id, b.settlement_id, b.band,
@@ -129,10 +165,13 @@ batch_contact AS (
 region_share AS (
     -- where the institution's patients usually come from (all its patients, not only the
     -- admitted ones, so a batch of admissions cannot make its own catchment)
-    SELECT institution_id, home_region,
-           count(DISTINCT patient_id) / sum(count(DISTINCT patient_id)) OVER (PARTITION BY institution_id) AS share
-    FROM claims
-    GROUP BY institution_id, home_region
+    -- (institutions that admit only: the others' shares are never looked up)
+    SELECT institution_id, home_region, n_patients / sum(n_patients) OVER (PARTITION BY institution_id) AS share
+    FROM (SELECT institution_id, home_region, count(*) AS n_patients
+          FROM (SELECT DISTINCT institution_id, home_region, patient_id
+                FROM claims
+                SEMI JOIN (SELECT DISTINCT institution_id FROM stay) AS i USING (institution_id))
+          GROUP BY institution_id, home_region)
 ),
 daily AS (
     SELECT institution_id, admit_date, count(*) AS n_admissions

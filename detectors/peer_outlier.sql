@@ -28,7 +28,7 @@ params:
   readmit_days:
     default: 30
     description: a readmission to the same institution within this many days counts
-reads: [claims, stays, lines, practitioners]
+reads: [claims, stays, line_facts, practitioners]
 scheme: |
   An institution or a doctor bills far more than comparable ones: higher cost per visit,
   more fund money per patient, a drug or examination share well above peers, long stays,
@@ -61,12 +61,32 @@ WITH visits AS (
     FROM claims AS c
 ),
 line_mix AS (
-    SELECT settlement_id,
+    -- line money per institution and doctor (line_facts carries both): the shares need
+    -- only these totals, not one row per settlement (the sums are exact decimals)
+    SELECT institution_id, doctor_id,
            sum(amount) AS amount,
-           sum(amount) FILTER (WHERE item_category IN ('drug', 'herbal')) AS drug_amount,
-           sum(amount) FILTER (WHERE item_category IN ('exam', 'lab')) AS exam_lab_amount
-    FROM lines
-    GROUP BY settlement_id
+           coalesce(sum(amount) FILTER (WHERE item_category IN ('drug', 'herbal')), 0) AS drug_amount,
+           coalesce(sum(amount) FILTER (WHERE item_category IN ('exam', 'lab')), 0) AS exam_lab_amount
+    FROM line_facts
+    GROUP BY institution_id, doctor_id
+),
+institution_classes AS (
+    -- kind and level follow from the institution
+    SELECT DISTINCT institution_id, institution_kind, institution_level FROM visits
+),
+institution_line_mix AS (
+    SELECT institution_id, sum(amount) AS amount, sum(drug_amount) AS drug_amount,
+           sum(exam_lab_amount) AS exam_lab_amount
+    FROM line_mix
+    GROUP BY institution_id
+),
+doctor_line_mix AS (
+    SELECT m.doctor_id, k.institution_kind, k.institution_level, sum(m.amount) AS amount,
+           sum(m.drug_amount) AS drug_amount, sum(m.exam_lab_amount) AS exam_lab_amount
+    FROM line_mix AS m
+    JOIN institution_classes AS k USING (institution_id)
+    WHERE m.doctor_id IS NOT NULL
+    GROUP BY m.doctor_id, k.institution_kind, k.institution_level
 ),
 readmits AS (
     SELECT settlement_id,
@@ -78,16 +98,13 @@ readmits AS (
     WINDOW w AS (PARTITION BY patient_id, institution_id ORDER BY admit_date, settlement_id)
 ),
 enriched AS (
-    SELECT v.*, coalesce(m.amount, 0) AS line_amount, coalesce(m.drug_amount, 0) AS drug_amount,
-           coalesce(m.exam_lab_amount, 0) AS exam_lab_amount, r.readmitted, r.los_days,
-           p.specialty
+    SELECT v.*, r.readmitted, r.los_days, p.specialty
     FROM visits AS v
-    LEFT JOIN line_mix AS m USING (settlement_id)
     LEFT JOIN readmits AS r USING (settlement_id)
     LEFT JOIN practitioners AS p ON p.doctor_id = v.doctor_id
 ),
 -- one row per (entity, metric): institutions and doctors side by side
-institution_metrics AS (
+institution_visit_metrics AS (
     SELECT 'institution' AS entity_type, institution_id AS entity_id, institution_id,
            concat_ws('|', institution_kind, institution_level, institution_region) AS g1,
            concat_ws('|', institution_kind, institution_level, left(institution_region, 4)) AS g2,
@@ -101,8 +118,6 @@ institution_metrics AS (
                 THEN avg(total_amount) FILTER (WHERE visit_type = 'inpatient') END AS cost_per_stay,
            count(readmitted) AS n_stays, sum(readmitted) AS n_readmitted,
            sum(fund_paid) / count(DISTINCT patient_id) AS fund_per_patient,
-           sum(drug_amount) / nullif(sum(line_amount), 0) AS drug_share,
-           sum(exam_lab_amount) / nullif(sum(line_amount), 0) AS exam_lab_share,
            -- the median stay, so one very long honest stay does not make a doctor an outlier
            CASE WHEN count(los_days) >= 10 THEN median(los_days) END AS length_of_stay,
            CASE WHEN count(readmitted) >= 10 THEN avg(readmitted) END AS readmission_rate,
@@ -111,8 +126,16 @@ institution_metrics AS (
     GROUP BY institution_id, institution_kind, institution_level, institution_region
     HAVING count(*) >= $min_visits
 ),
-doctor_metrics AS (
+institution_metrics AS (
+    SELECT i.*,
+           coalesce(m.drug_amount, 0) / nullif(coalesce(m.amount, 0), 0) AS drug_share,
+           coalesce(m.exam_lab_amount, 0) / nullif(coalesce(m.amount, 0), 0) AS exam_lab_share
+    FROM institution_visit_metrics AS i
+    LEFT JOIN institution_line_mix AS m USING (institution_id)
+),
+doctor_visit_metrics AS (
     SELECT 'doctor' AS entity_type, doctor_id AS entity_id, any_value(institution_id) AS institution_id,
+           institution_kind, institution_level,
            concat_ws('|', any_value(specialty), institution_kind, institution_level, left(any_value(institution_region), 4)) AS g1,
            concat_ws('|', any_value(specialty), institution_kind, institution_level) AS g2,
            concat_ws('|', institution_kind, institution_level) AS g3,
@@ -125,8 +148,6 @@ doctor_metrics AS (
                 THEN avg(total_amount) FILTER (WHERE visit_type = 'inpatient') END AS cost_per_stay,
            count(readmitted) AS n_stays, sum(readmitted) AS n_readmitted,
            sum(fund_paid) / count(DISTINCT patient_id) AS fund_per_patient,
-           sum(drug_amount) / nullif(sum(line_amount), 0) AS drug_share,
-           sum(exam_lab_amount) / nullif(sum(line_amount), 0) AS exam_lab_share,
            -- the median stay, so one very long honest stay does not make a doctor an outlier
            CASE WHEN count(los_days) >= 10 THEN median(los_days) END AS length_of_stay,
            CASE WHEN count(readmitted) >= 10 THEN avg(readmitted) END AS readmission_rate,
@@ -135,6 +156,15 @@ doctor_metrics AS (
     WHERE doctor_id IS NOT NULL
     GROUP BY doctor_id, institution_kind, institution_level
     HAVING count(*) >= $min_doctor_visits
+),
+doctor_metrics AS (
+    SELECT d.* EXCLUDE (institution_kind, institution_level),
+           coalesce(m.drug_amount, 0) / nullif(coalesce(m.amount, 0), 0) AS drug_share,
+           coalesce(m.exam_lab_amount, 0) / nullif(coalesce(m.amount, 0), 0) AS exam_lab_share
+    FROM doctor_visit_metrics AS d
+    LEFT JOIN doctor_line_mix AS m
+      ON m.doctor_id = d.entity_id AND m.institution_kind IS NOT DISTINCT FROM d.institution_kind
+     AND m.institution_level IS NOT DISTINCT FROM d.institution_level
 ),
 monthly AS (
     -- month-over-month growth of fund money per institution
@@ -178,17 +208,20 @@ peer_stats AS (
 ),
 compared AS (
     -- the finest peer group with enough members (the widest one when none has)
-    SELECT l.*, p.level AS peer_level, p.group_key AS peer_group, p.n_peers, p.peer_median,
+    SELECT l.* EXCLUDE (level, group_key), p.level AS peer_level, p.group_key AS peer_group, p.n_peers, p.peer_median,
            CASE WHEN l.metric = 'readmission_rate'
                 -- readmissions are rare events: a binomial z against the peer rate (at least 2 %)
                 THEN (l.n_readmitted - l.n_stays * greatest(p.peer_median, 0.02))
                      / sqrt(l.n_stays * greatest(p.peer_median, 0.02) * (1 - greatest(p.peer_median, 0.02)))
                 ELSE (l.log_value - p.peer_log_median)
                      / greatest(1.4826 * p.peer_log_mad, ln(1 + $min_relative_spread)) END AS z
-    FROM long AS l
+    FROM (SELECT *, CASE level WHEN 1 THEN g1 WHEN 2 THEN g2 ELSE g3 END AS group_key
+          FROM long, (VALUES (1), (2), (3)) AS levels(level)) AS l
+    -- one equi-join on the group of each level (not a join on the metric filtered by a
+    -- CASE, which pairs every entity with every group of its metric)
     JOIN peer_stats AS p
       ON p.entity_type = l.entity_type AND p.metric = l.metric
-     AND p.group_key = CASE p.level WHEN 1 THEN l.g1 WHEN 2 THEN l.g2 ELSE l.g3 END
+     AND p.level = l.level AND p.group_key = l.group_key
     QUALIFY row_number() OVER (PARTITION BY l.entity_type, l.entity_id, l.metric
                                ORDER BY (p.n_peers >= $min_peers) DESC,
                                         CASE WHEN p.n_peers >= $min_peers THEN p.level ELSE -p.level END) = 1
@@ -220,11 +253,15 @@ per_entity AS (
                              coalesce(CAST(round(value / nullif(peer_median, 0), 2) AS VARCHAR) || 'x', 'peers at 0'),
                              round(z, 1)), '; ' ORDER BY z DESC)
                FILTER (WHERE flagged) AS flagged_text,
-           json_group_object(metric, json_object('value', round(value, 4), 'peer_median', round(peer_median, 4),
-                                                 'times_peer_median', round(value / nullif(peer_median, 0), 2),
-                                                 'z', round(z, 2),
-                                                 'n_peers', n_peers, 'peer_group', peer_group,
-                                                 'flagged', flagged)) AS metrics
+           -- json_group_object(metric, ...) spelled out with the metrics in name order (the
+           -- macro's string_agg takes them in whatever order the rows arrive)
+           CAST('{' || string_agg(to_json(metric) || ':' ||
+                                  to_json(json_object('value', round(value, 4), 'peer_median', round(peer_median, 4),
+                                                      'times_peer_median', round(value / nullif(peer_median, 0), 2),
+                                                      'z', round(z, 2),
+                                                      'n_peers', n_peers, 'peer_group', peer_group,
+                                                      'flagged', flagged)),
+                                  ',' ORDER BY metric) || '}' AS JSON) AS metrics
     FROM excess
     GROUP BY entity_type, entity_id
     HAVING sum(contribution) FILTER (WHERE flagged) >= $min_score

@@ -45,20 +45,36 @@ WITH visits AS (
     SELECT DISTINCT 'institution', institution_id, patient_id, admit_date
     FROM claims
 ),
-context_days AS (
-    SELECT context_kind, context_id, count(DISTINCT day) AS open_days
+context_open AS MATERIALIZED (
+    -- the days each context was open (distinct once, counted twice below)
+    SELECT DISTINCT context_kind, context_id, day
     FROM visits
+),
+context_days AS (
+    SELECT context_kind, context_id, count(*) AS open_days
+    FROM context_open
     GROUP BY context_kind, context_id
 ),
 context_weekdays AS (
-    SELECT context_kind, context_id, isodow(day) - 1 AS weekday, count(DISTINCT day) AS open_days
-    FROM visits
+    SELECT context_kind, context_id, isodow(day) - 1 AS weekday, count(*) AS open_days
+    FROM context_open
     GROUP BY context_kind, context_id, isodow(day) - 1
+),
+regular_keys AS (
+    -- first pass on one 64-bit hash per (context, patient): nearly every patient sees a
+    -- context once; only those seen on two days or more can be regulars (collisions only
+    -- add candidates, the HAVING of regulars decides). A key equal to its predecessor in
+    -- sorted order is seen twice: sorting 2.6M integers costs less than a hash table of
+    -- 2.6M nearly all distinct groups.
+    SELECT key
+    FROM (SELECT hash(context_kind, context_id, patient_id) AS key FROM visits)
+    QUALIFY lag(key) OVER (ORDER BY key) = key
 ),
 visit_gaps AS (
     SELECT *, date_diff('day', lag(day) OVER (PARTITION BY context_kind, context_id, patient_id
                                              ORDER BY day), day) AS gap
     FROM visits
+    WHERE hash(context_kind, context_id, patient_id) IN (SELECT key FROM regular_keys)
 ),
 regulars AS (
     SELECT context_kind, context_id, patient_id, count(*) AS visit_days, min(day) AS first_day,
