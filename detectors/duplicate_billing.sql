@@ -10,7 +10,7 @@ params:
   min_copies:
     default: 2
     description: lines of the same item for the same patient, day and institution that make a duplicate
-reads: [lines]
+reads: [lines, line_facts]
 scheme: |
   The same item is charged more than once to the same patient on the same day at the same
   institution: a copied charge line within one settlement, or the same charge repeated in
@@ -27,12 +27,14 @@ false_positives: |
 ---*/
 WITH repeated_keys AS (
     -- a cheap first pass over every line on one 64-bit key per patient, institution, item,
-    -- day and department: only keys billed more than once go further. A hash collision can
-    -- only add a candidate (the exact grouping below drops it), never lose one.
-    SELECT hash(patient_id, institution_id, item_code, service_date, coalesce(dept_code, '')) AS line_key
-    FROM lines
-    GROUP BY line_key
-    HAVING count(*) >= $min_copies
+    -- day and department: only keys billed at least min_copies times go further (a key
+    -- equal to the one min_copies - 1 places before it in sorted order: sorting the
+    -- integers costs less than a hash table whose groups are nearly all distinct). A hash
+    -- collision can only add a candidate (the exact grouping below drops it), never lose one.
+    SELECT line_key
+    FROM (SELECT hash(patient_id, institution_id, item_code, service_date, coalesce(dept_code, '')) AS line_key
+          FROM line_facts)
+    QUALIFY lag(line_key, greatest(CAST($min_copies AS INTEGER) - 1, 1)) OVER (ORDER BY line_key) = line_key
 ),
 line_groups AS (
     SELECT

@@ -25,12 +25,13 @@ WITH repeated_keys AS (
     -- not in line_facts: only two detectors need them): a code seen once cannot repeat.
     -- Reversed or re-delivered lines and hash collisions only add candidates; the exact
     -- pass below counts effective uses only.
-    SELECT hash(code) AS code_key
-    FROM (SELECT unnest(trace_codes) AS code
+    -- (a key equal to its predecessor in sorted order: sorting the integers costs less
+    -- than a hash table of millions of nearly all distinct groups)
+    SELECT code_key
+    FROM (SELECT hash(unnest(trace_codes)) AS code_key
           FROM settlement_items_delivered
           WHERE trace_codes IS NOT NULL AND quantity > 0)
-    GROUP BY code_key
-    HAVING count(*) > 1
+    QUALIFY lag(code_key) OVER (ORDER BY code_key) = code_key
 ),
 candidate_uses AS (
     -- effective uses of candidate codes, with who dispensed them to whom (few rows)

@@ -4,23 +4,24 @@
 -- Kept: the days over the daily limit and every day of an hourly item (the 24-hour rule
 -- adds items together, so it needs them all). A day within its limit cannot become a
 -- finding, so it is dropped: the table stays a tiny fraction of the lines.
-WITH candidate_keys AS (
-    -- first pass, on one 64-bit key per patient, institution, day and item: keep only the
-    -- keys that can be over the daily limit (or bill by the hour). Cheap, because nearly
-    -- every such day is a single line within its limit. A hash collision can only add a
-    -- candidate, never lose one (the quantities add up, the smaller limit applies); the
-    -- exact pass below decides.
-    SELECT hash(patient_id, institution_id, service_date, item_code) AS day_key
-    FROM lines
-    WHERE max_daily_qty IS NOT NULL OR hours_per_unit IS NOT NULL
-    GROUP BY day_key
-    HAVING sum(greatest(quantity, 0)) > min(max_daily_qty) OR bool_or(hours_per_unit IS NOT NULL)
+WITH repeated_keys AS (
+    -- first pass, on one 64-bit key per patient, institution, day and item: the keys
+    -- billed on more than one line (a key equal to its predecessor in sorted order:
+    -- sorting the integers costs less than a hash table whose groups are nearly all
+    -- distinct). A day can only be over its limit with several lines or one line over it;
+    -- a hash collision can only add a candidate. The exact pass below decides.
+    SELECT day_key
+    FROM (SELECT hash(patient_id, institution_id, service_date, item_code) AS day_key
+          FROM lines
+          WHERE max_daily_qty IS NOT NULL OR hours_per_unit IS NOT NULL)
+    QUALIFY lag(day_key) OVER (ORDER BY day_key) = day_key
 ),
 candidate_lines AS NOT MATERIALIZED (
     SELECT *
     FROM lines
     WHERE (max_daily_qty IS NOT NULL OR hours_per_unit IS NOT NULL)
-      AND hash(patient_id, institution_id, service_date, item_code) IN (SELECT day_key FROM candidate_keys)
+      AND (quantity > max_daily_qty OR hours_per_unit IS NOT NULL
+           OR hash(patient_id, institution_id, service_date, item_code) IN (SELECT day_key FROM repeated_keys))
 ),
 summary_lines AS (
     -- a stay's bed or nursing item billed on one date only: a summary line for the stay
