@@ -19,7 +19,7 @@ params:
   check_max_days_supply:
     default: true
     description: also flag a single dispensing above the catalog's maximum days' supply
-reads: [lines]
+reads: [lines, line_facts]
 scheme: |
   One patient obtains far more days of one drug than there are days to take it, usually
   from several institutions or pharmacies within a few days (doctor shopping, stockpiling
@@ -38,11 +38,14 @@ WITH repeat_pairs AS (
     -- got in two settlements or more can overlap. Most pairs are a single dispensing (an
     -- acute course), so the windows below see a fraction of the drug lines. A hash
     -- collision only adds a pair, never loses one.
-    SELECT hash(patient_id, item_code) AS pair_key
-    FROM lines
-    WHERE days_supply IS NOT NULL AND days_supply > 0 AND quantity > 0
-    GROUP BY pair_key
-    HAVING min(hash(settlement_id)) <> max(hash(settlement_id))    -- in two settlements at least
+    -- (sorted by pair and settlement, a row whose pair equals its predecessor's but whose
+    -- settlement does not: cheaper than a hash table of millions of nearly-distinct pairs)
+    SELECT pair_key
+    FROM (SELECT hash(patient_id, item_code) AS pair_key, hash(settlement_id) AS settlement_key
+          FROM line_facts
+          WHERE days_supply IS NOT NULL AND days_supply > 0 AND quantity > 0)
+    WINDOW w AS (ORDER BY pair_key, settlement_key)
+    QUALIFY lag(pair_key) OVER w = pair_key AND lag(settlement_key) OVER w <> settlement_key
 ),
 dispensings AS (
     -- every dispensing of a repeated pair, and the single ones over the catalog maximum

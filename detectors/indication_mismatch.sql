@@ -31,20 +31,20 @@ WITH indicated_lines AS NOT MATERIALIZED (
     SELECT settlement_id, line_no, patient_id, institution_id, doctor_id, service_date,
            item_code, item_name, amount, line_fund, indication_dx, primary_dx
     FROM lines
-    WHERE indication_dx IS NOT NULL
-      AND len(indication_dx) > 0
+    -- items with an indication list, found in the catalog (a few rows) rather than by
+    -- testing the list on every line
+    WHERE item_code IN (SELECT item_code FROM catalog WHERE len(indication_dx) > 0)
       AND quantity > 0
-),
-primary_combinations AS MATERIALIZED (
-    SELECT DISTINCT item_code, primary_dx, indication_dx
-    FROM indicated_lines
-    WHERE primary_dx IS NOT NULL
 ),
 primary_matches AS (
     -- most lines are explained by their settlement's primary diagnosis alone: judge each
-    -- (item, primary diagnosis) once and send only the rest on to the secondary diagnoses
+    -- (item, primary diagnosis) once (the test sits on the grouped rows, so the planner
+    -- cannot push it down to every line) and send only the rest on to the secondary ones
     SELECT item_code, primary_dx
-    FROM primary_combinations
+    FROM (SELECT item_code, primary_dx, any_value(indication_dx) AS indication_dx
+          FROM indicated_lines
+          WHERE primary_dx IS NOT NULL
+          GROUP BY item_code, primary_dx)
     WHERE list_bool_or(list_transform(indication_dx,
               lambda p: starts_with(replace(upper(trim(primary_dx)), '.', ''), replace(upper(trim(p)), '.', ''))))
 ),
