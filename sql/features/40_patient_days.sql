@@ -16,7 +16,7 @@ WITH repeated_keys AS (
           WHERE max_daily_qty IS NOT NULL OR hours_per_unit IS NOT NULL)
     QUALIFY lag(day_key) OVER (ORDER BY day_key) = day_key
 ),
-candidate_lines AS NOT MATERIALIZED (
+candidate_lines AS MATERIALIZED (      -- a few rows: read by the three steps below
     SELECT *
     FROM lines
     WHERE (max_daily_qty IS NOT NULL OR hours_per_unit IS NOT NULL)
