@@ -115,8 +115,8 @@ def main() -> None:
         print(json.dumps(results[-1]), flush=True)
     lines = count_lines(out)
     scan = next((r for r in results if r["stage"] == "bare_scan"), {"wall_s": 0})["wall_s"] or float("nan")
-    print(f"\n{lines:,} charge lines, scale {a.scale}, {a.days} days, memory_limit {a.memory_limit}, "
-          f"{a.threads} threads")
+    source = f"the lake in {out}" if a.reuse_lake else f"scale {a.scale}, {a.days} days"
+    print(f"\n{lines:,} charge lines, {source}, memory_limit {a.memory_limit}, {a.threads} threads")
     print(f"{'stage':14s} {'wall s':>8s} {'cpu s':>8s} {'lines/s':>12s} {'peak RSS MB':>12s} {'x bare scan':>12s}")
     for r in results:
         rate = lines / r["wall_s"] if r["wall_s"] else 0
