@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -131,15 +132,20 @@ def bench_pipeline(data: Path, scale: float, days: int, start: str, seed: int) -
     con = lake.open_screening(st, run_date, features=False)
     times, rows = {}, {}
     for name, path in features.feature_files():
-        out = target / f"{name}.parquet"
+        if features.is_view(path):
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {path.read_text()}")
+            continue
+        out = target / name
+        shutil.rmtree(out, ignore_errors=True)
         t = time.perf_counter()
-        con.execute(f"COPY ({path.read_text()}) TO {lake.sql_literal(out)} (FORMAT parquet, COMPRESSION zstd)")
+        features._write(con, path.read_text(), out)
         times[name] = round(time.perf_counter() - t, 1)
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet({lake.sql_literal(out)})")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {features._scan(out)}")
         rows[name] = con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]
     pairs = con.execute("SELECT count(*), count(*) FILTER (WHERE covisit_days >= 3 AND lift >= 3 AND surprise >= 3) "
                         "FROM covisit_pairs").fetchall()[0]
-    (target / "_STATE.json").write_text(json.dumps({"lake": features._lake_state(st, run_date), "rows": rows}))
+    (target / "_STATE.json").write_text(json.dumps({"lake": features._lake_state(st, run_date), "sql": features._sql_hash(),
+                                                      "rows": rows}))
     assert features.is_fresh(st, run_date), "materialised features not seen as fresh"
     con.close()
     emit(part="features", run_date=run_date, settlements=n_claims, charge_lines=n_lines,

@@ -61,7 +61,7 @@ def main(argv=None) -> int:
                 "WHERE finding_id IS NOT NULL")
     con.execute(f"CREATE VIEW cases AS SELECT * FROM read_parquet('{out}/truth/cases.parquet')")
     con.execute(f"CREATE VIEW lookalikes AS SELECT * FROM read_parquet('{out}/truth/lookalikes.parquet')")
-    con.execute(f"CREATE VIEW claims AS SELECT * FROM read_parquet('{st.work_dir}/{last}/all/features/claims.parquet')")
+    con.execute(f"CREATE VIEW claims AS SELECT * FROM read_parquet('{st.work_dir}/{last}/all/features/claims/*.parquet')")
     n_settlements = con.execute("SELECT count(*) FROM claims").fetchone()[0]
     print(f"month {args.start} +{args.days}d scale {args.scale} fraud={not args.no_fraud}: "
           f"{n_settlements} effective settlements; generate+ingest {t1 - t0:.1f}s, "
