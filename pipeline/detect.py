@@ -8,6 +8,7 @@ temporary name and renamed: a crashed task leaves no half file.
 """
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import time
@@ -90,6 +91,13 @@ def _write_atomic(con: duckdb.DuckDBPyConnection, query: str, params: dict, out:
     return n
 
 
+def code_hash(det: Detector) -> str:
+    """What a detector's findings were computed by: its file and the feature SQL it reads."""
+    h = hashlib.sha256(det.path.read_bytes())
+    h.update(features._sql_hash().encode())
+    return h.hexdigest()[:16]
+
+
 def run_detector(con: duckdb.DuckDBPyConnection, det: Detector, params: dict,
                  ctx: DetectContext) -> dict:
     """Run one detector on an open screening connection; write its findings file."""
@@ -121,7 +129,7 @@ def run_detector(con: duckdb.DuckDBPyConnection, det: Detector, params: dict,
                 {"run_date": ctx.run_date}, ctx.out_dir / f"{det.id}.rings.parquet")
             con.unregister("_ring_output")
     stats = {"detector_id": det.id, "findings": n, "ring_members": rings_rows,
-             "seconds": round(time.perf_counter() - t0, 3), "params": params,
+             "seconds": round(time.perf_counter() - t0, 3), "params": params, "code": code_hash(det),
              "lake": features._lake_state(ctx.settings, ctx.run_date)}
     (ctx.out_dir / f"{det.id}.stats.json").write_text(json.dumps(stats, default=str))
     return stats

@@ -22,8 +22,8 @@ log = logging.getLogger("claimscreen")
 
 def stale_detectors(settings: Settings, run_date: str, detector_ids: list[str],
                     shard: Shard = ALL) -> list[str]:
-    """Detectors whose findings file is missing or was computed on another lake state
-    or with other parameters."""
+    """Detectors whose findings file is missing or was computed on another lake state,
+    with other parameters or by other code (the detector file or the feature SQL)."""
     from pipeline import registry
     rules = load_rules(settings.rules_file)
     fdir = detect_mod.findings_dir(settings, run_date, shard)
@@ -36,7 +36,8 @@ def stale_detectors(settings: Settings, run_date: str, detector_ids: list[str],
             continue
         saved = json.loads(stats.read_text())
         params = json.loads(json.dumps(rules.params_for(registry.get(d), settings.region), default=str))
-        if saved.get("lake") != now or saved.get("params") != params:
+        if (saved.get("lake") != now or saved.get("params") != params
+                or saved.get("code") != detect_mod.code_hash(registry.get(d))):
             stale.append(d)
     return stale
 

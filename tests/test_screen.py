@@ -219,3 +219,15 @@ def test_partial_feature_build_gives_the_same_findings(settings, planted_landing
                  .drop_columns(["run_date"]).to_pylist() for d in full}
     assert partial == full and partial_rows == full_rows
     assert full["duplicate_billing"] >= 1 and full["split_hospitalization"] >= 1
+
+
+def test_findings_computed_by_other_code_are_recomputed(settings, planted_landing, monkeypatch):
+    """Same lake and parameters, but the detector file changed: its findings are stale."""
+    _load(settings, planted_landing)
+    run_date = "2026-10-12"
+    screen.screen(settings, run_date, render=False)
+    assert screen.stale_detectors(settings, run_date, list(SKELETON)) == []
+    real = detect.code_hash
+    monkeypatch.setattr(detect, "code_hash",
+                        lambda det: "edited" if det.id == "after_death" else real(det))
+    assert screen.stale_detectors(settings, run_date, list(SKELETON)) == ["after_death"]
