@@ -26,7 +26,7 @@ params:
   min_fund:
     default: 100
     description: least fund money on watch-list drugs for a patient to be considered
-reads: [lines, line_facts, claims, settlement_items, insured_persons]
+reads: [lines, line_facts, claims, trace_code_uses, insured_persons]
 scheme: |
   Insured persons (often recruited, paid per card) fill prescriptions of high-resale
   drugs (insulin, albumin, targeted oncology drugs...) far beyond their clinical need, at
@@ -130,26 +130,11 @@ unindicated AS (
     LEFT JOIN dx AS d USING (patient_id)
     GROUP BY p.patient_id
 ),
-trace_keys AS (
-    -- first pass on one 64-bit hash per code over every delivered line (trace codes are
-    -- not in line_facts): a code seen once cannot repeat. Reversed or re-delivered lines
-    -- and hash collisions only add candidates; the exact pass below counts effective uses.
-    -- (a key equal to its predecessor in sorted order: sorting 6.6M integers costs less
-    -- than a hash table of 6.6M nearly all distinct groups)
-    SELECT code_key
-    FROM (SELECT hash(unnest(trace_codes)) AS code_key
-          FROM settlement_items_delivered
-          WHERE trace_codes IS NOT NULL AND quantity > 0)
-    QUALIFY lag(code_key) OVER (ORDER BY code_key) = code_key
-),
-trace_uses AS MATERIALIZED (
-    -- effective uses of the candidate codes (few rows), with the patient they went to
-    SELECT k.settlement_id, k.code, l.patient_id
-    FROM (SELECT settlement_id, line_no, extract_date, unnest(trace_codes) AS code
-          FROM settlement_items_delivered
-          WHERE trace_codes IS NOT NULL AND quantity > 0) AS k
-    JOIN line_facts AS l USING (settlement_id, line_no, extract_date)
-    WHERE hash(k.code) IN (SELECT code_key FROM trace_keys)
+trace_uses AS (
+    -- effective uses of codes dispensed more than once (the shared feature), with the
+    -- patient they went to
+    SELECT settlement_id, trace_code AS code, patient_id
+    FROM trace_code_uses
 ),
 trace AS (
     -- traceability codes of drug packs dispensed in more than one settlement

@@ -7,7 +7,7 @@ judgement: violation
 entity_type: settlement
 severity: 4
 params: {}
-reads: [settlement_items, line_facts, claims]
+reads: [trace_code_uses, claims]
 scheme: |
   Every physical drug pack carries a unique traceability code, so one code can be sold
   once. A code that appears again in a later dispensing means a pack was resold ("回流药":
@@ -20,35 +20,12 @@ false_positives: |
   excluded. A scanner that records one code for several packs of the same line looks the
   same; such repeats sit inside one line and are reported with the same settlement only.
 ---*/
-WITH repeated_keys AS (
-    -- first pass on one 64-bit hash per code over every delivered line (trace codes are
-    -- not in line_facts: only two detectors need them): a code seen once cannot repeat.
-    -- Reversed or re-delivered lines and hash collisions only add candidates; the exact
-    -- pass below counts effective uses only.
-    -- (a key equal to its predecessor in sorted order: sorting the integers costs less
-    -- than a hash table of millions of nearly all distinct groups)
-    SELECT code_key
-    FROM (SELECT hash(unnest(trace_codes)) AS code_key
-          FROM settlement_items_delivered
-          WHERE trace_codes IS NOT NULL AND quantity > 0)
-    QUALIFY lag(code_key) OVER (ORDER BY code_key) = code_key
-),
-candidate_uses AS (
-    -- effective uses of candidate codes, with who dispensed them to whom (few rows)
-    SELECT k.settlement_id, k.line_no, k.service_date, k.item_code, k.n_codes, k.trace_code,
-           l.patient_id, l.institution_id, l.doctor_id, l.line_fund
-    FROM (SELECT settlement_id, line_no, extract_date, service_date, item_code,
-                 len(trace_codes) AS n_codes, unnest(trace_codes) AS trace_code
-          FROM settlement_items_delivered
-          WHERE trace_codes IS NOT NULL AND quantity > 0) AS k
-    JOIN line_facts AS l USING (settlement_id, line_no, extract_date)
-    WHERE hash(k.trace_code) IN (SELECT code_key FROM repeated_keys)
-),
-repeated_uses AS (
+WITH repeated_uses AS (
+    -- the effective uses of codes dispensed more than once (the shared feature), with the
+    -- settlement date that orders two uses on one day
     SELECT u.*, c.settle_date
-    FROM candidate_uses AS u
+    FROM trace_code_uses AS u
     JOIN claims AS c USING (settlement_id)
-    WHERE u.trace_code IN (SELECT trace_code FROM candidate_uses GROUP BY trace_code HAVING count(*) > 1)
 ),
 uses AS (
     SELECT c.*,
