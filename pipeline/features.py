@@ -17,6 +17,7 @@ import hashlib
 import json
 import re
 import shutil
+import time
 import uuid
 from pathlib import Path
 
@@ -147,18 +148,21 @@ def build(settings: Settings, run_date: str, shard: Shard = ALL, force: bool = F
     tmp = target.with_name(f".features-{uuid.uuid4().hex[:8]}")
     tmp.mkdir(parents=True)
     con = lake.open_screening(settings, run_date, shard, features=False)
-    counts = {}
+    counts, seconds = {}, {}
     try:
         for name, path in feature_files():
             if is_view(path) or name not in wanted:
                 con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {path.read_text(encoding='utf-8')}")
                 continue
             out = tmp / name
+            t0 = time.perf_counter()
             _write(con, path.read_text(encoding="utf-8"), out)
+            seconds[name] = round(time.perf_counter() - t0, 2)
             con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {_scan(out)}")
             counts[name] = con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
         (tmp / "_STATE.json").write_text(json.dumps(
-            {"lake": _lake_state(settings, run_date), "sql": _sql_hash(), "rows": counts}, indent=1))
+            {"lake": _lake_state(settings, run_date), "sql": _sql_hash(), "rows": counts,
+             "seconds": seconds}, indent=1))
     finally:
         con.close()
     old = target.with_name(f".old-{uuid.uuid4().hex[:8]}")
