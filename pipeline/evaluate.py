@@ -28,7 +28,13 @@ Matching (one rule for every detector):
   (Jaccard); found at 0.5 or more;
 * institutions: culprits are the institutions of planted cases; the published ranking
   is scored by average precision (institutions with score 0 are not retrieved),
-  precision@k and the share of culprits in the top decile.
+  precision@k and the share of culprits in the top decile;
+* honest settlements: when the lake the run screened is at hand, every effective
+  settlement as of the run date that is no planted case's entity or evidence is honest.
+  Per detector, the honest settlements it named (entity or evidence) over all honest
+  settlements is its **honest share flagged**: what enabling it costs in inspectors'
+  time; the settlement precision is the share of the settlements it named that are
+  planted. The same figures for all detectors together close the table.
 
 Everything is computed in DuckDB over the Parquet files; :func:`evaluate` returns a
 dict (for tests and benchmarks) and :func:`format_report` renders it for a terminal.
@@ -154,6 +160,59 @@ def _matches(con) -> None:
     con.execute(f"""CREATE TEMP TABLE lookalike_hits AS
         SELECT DISTINCT f.finding_id, f.detector_id
         FROM findings_x AS f JOIN lookalikes AS c ON {_LOOKALIKE_MATCH}""")
+
+
+def _honest(con, have_lake: bool) -> dict:
+    """Honest settlements flagged, per detector and overall (needs the lake's settlements)."""
+    if not have_lake:
+        return {"settlements": None, "honest": None, "detectors": {}}
+    con.execute("""CREATE TEMP TABLE planted_settlements AS
+        SELECT DISTINCT settlement_id FROM (
+            SELECT unnest(settlement_ids) AS settlement_id FROM cases
+            UNION ALL SELECT entity_id FROM cases WHERE entity_type = 'settlement')""")
+    con.execute("""CREATE TEMP TABLE effective AS
+        SELECT s.settlement_id, p.settlement_id IS NOT NULL AS planted
+        FROM lake_settlements AS s
+        LEFT JOIN planted_settlements AS p USING (settlement_id)""")
+    con.execute("""CREATE TEMP TABLE named AS
+        SELECT DISTINCT f.detector_id, x.settlement_id, e.planted
+        FROM (SELECT detector_id,
+                     unnest(list_concat(coalesce(settlement_ids, []),
+                                        CASE WHEN entity_type = 'settlement' THEN [entity_id] ELSE [] END))
+                         AS settlement_id
+              FROM findings) AS x
+        JOIN effective AS e USING (settlement_id)
+        JOIN (SELECT DISTINCT detector_id FROM findings) AS f USING (detector_id)""")
+    n_all, n_honest = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE NOT planted) FROM effective").fetchone()
+    per = {}
+    for det, named, honest in con.execute(
+            "SELECT detector_id, count(*), count(*) FILTER (WHERE NOT planted) FROM named "
+            "GROUP BY detector_id ORDER BY detector_id").fetchall():
+        per[det] = {"settlements_named": named, "honest_flagged": honest,
+                    "honest_share": honest / n_honest if n_honest else None,
+                    "settlement_precision": (named - honest) / named if named else None}
+    named, honest = con.execute(
+        "SELECT count(DISTINCT settlement_id), count(DISTINCT settlement_id) FILTER (WHERE NOT planted) "
+        "FROM named").fetchone()
+    return {"settlements": n_all, "honest": n_honest, "detectors": per,
+            "all": {"settlements_named": named, "honest_flagged": honest,
+                    "honest_share": honest / n_honest if n_honest else None,
+                    "settlement_precision": (named - honest) / named if named else None}}
+
+
+def _scheme_recall(con) -> dict:
+    """Per planted scheme: cases found by its own detector and by any detector."""
+    out = {}
+    for scheme, n, own, anyd in con.execute("""
+            SELECT c.scheme, count(*),
+                   count(*) FILTER (WHERE EXISTS (SELECT 1 FROM matches AS m
+                                                   WHERE m.case_id = c.case_id AND m.detector_id = c.scheme)),
+                   count(*) FILTER (WHERE EXISTS (SELECT 1 FROM matches AS m WHERE m.case_id = c.case_id))
+            FROM cases AS c GROUP BY c.scheme ORDER BY c.scheme""").fetchall():
+        out[scheme] = {"cases": n, "found_by_own_detector": own, "found_by_any": anyd,
+                       "recall": own / n if n else None, "recall_any": anyd / n if n else None}
+    return out
 
 
 def _detector_table(con) -> list[dict]:
@@ -310,16 +369,34 @@ def _institutions(con) -> dict:
 
 def evaluate(settings: Settings, truth_dir: Path, run_date: str | None = None) -> dict:
     """Precision and recall of a published run against a ground-truth folder."""
+    from pipeline import lake
     run = published_run(settings, run_date)
     truth = truth_folder(truth_dir)
+    # the lake the run screened, when it is here: its effective settlements are the
+    # population the honest share is counted over
+    have_lake = bool(lake.lake_files(settings, "settlements", upto=run.name))
     con = duckdb.connect()
+    if have_lake:
+        lake_con = lake.open_screening(settings, run.name, features=False)
+        try:
+            effective = lake_con.sql("SELECT DISTINCT settlement_id FROM settlements").to_arrow_table()
+        finally:
+            lake_con.close()
+        con.register("lake_settlements", effective)
     try:
         _load(con, run, truth)
         _matches(con)
         detectors = _detector_table(con)
+        honest = _honest(con, have_lake)
+        for d in detectors:
+            d.update(honest["detectors"].get(d["detector_id"], {
+                "settlements_named": 0, "honest_flagged": 0, "honest_share": 0.0 if have_lake else None,
+                "settlement_precision": None}))
         models = sorted({d["detector_id"] for d in detectors} & set(PATIENT_MODELS)) or list(PATIENT_MODELS)
         return {"run": str(run), "run_date": run.name, "truth": str(truth),
-                "detectors": detectors, "patients": _patients(con, models), "rings": _rings(con),
+                "detectors": detectors, "schemes": _scheme_recall(con),
+                "settlements": {k: v for k, v in honest.items() if k != "detectors"},
+                "patients": _patients(con, models), "rings": _rings(con),
                 "institutions": _institutions(con)}
     finally:
         con.close()
@@ -329,15 +406,34 @@ def _f(v) -> str:
     return "   -  " if v is None else f"{v:6.3f}"
 
 
+def _pct(v) -> str:
+    return "     -  " if v is None else f"{100 * v:7.3f}%"
+
+
 def format_report(result: dict) -> str:
     """The evaluation as a plain-text table (English / Chinese headings)."""
     lines = [f"Evaluation of {result['run']} against {result['truth']}",
-             "", "Per detector / 各模型查全率与查准率",
+             "", "Per detector / 各模型查全率与查准率 (honest = 误报: honest settlements it names, share of all honest)",
              f"{'detector':26s} {'cases':>6s} {'found':>6s} {'recall':>6s} {'finds':>6s} "
-             f"{'prec':>6s} {'p_any':>6s} {'lookalike':>9s}"]
+             f"{'prec':>6s} {'p_any':>6s} {'lookalike':>9s} {'honest':>7s} {'share':>8s} {'s_prec':>6s}"]
     for d in result["detectors"]:
+        hon = d.get("honest_flagged")
         lines.append(f"{d['detector_id']:26s} {d['cases']:6d} {d['found']:6d} {_f(d['recall'])} "
-                     f"{d['findings']:6d} {_f(d['precision'])} {_f(d['precision_any'])} {d['lookalike_hits']:9d}")
+                     f"{d['findings']:6d} {_f(d['precision'])} {_f(d['precision_any'])} {d['lookalike_hits']:9d} "
+                     f"{'-' if hon is None else hon:>7} {_pct(d.get('honest_share'))} "
+                     f"{_f(d.get('settlement_precision'))}")
+    st = result.get("settlements") or {}
+    if st.get("settlements") is not None:
+        a = st["all"]
+        lines += ["", f"Settlements / 结算: {st['settlements']} effective, {st['honest']} honest; "
+                      f"all detectors together name {a['settlements_named']}, of which {a['honest_flagged']} honest "
+                      f"({_pct(a['honest_share']).strip()} of honest settlements), "
+                      f"settlement precision {_f(a['settlement_precision']).strip()}"]
+    lines += ["", "Per scheme / 按欺诈类型查全率",
+              f"{'scheme':26s} {'cases':>6s} {'own':>6s} {'recall':>6s} {'any':>6s} {'r_any':>6s}"]
+    for scheme, r in (result.get("schemes") or {}).items():
+        lines.append(f"{scheme:26s} {r['cases']:6d} {r['found_by_own_detector']:6d} {_f(r['recall'])} "
+                     f"{r['found_by_any']:6d} {_f(r['recall_any'])}")
     lines += ["", "Patients / 参保人层面",
               f"{'detector':26s} {'planted':>7s} {'flagged':>7s} {'hits':>6s} {'recall':>6s} {'prec':>6s} {'p_any':>6s}"]
     for det, p in result["patients"].items():

@@ -113,6 +113,11 @@ def generate(out: Path, days: int = 30, scale: float = 1.0, seed: int = 7, start
         for name, fn in registry().items():
             so = fn(W, days, np.random.default_rng([seed, 500, zlib.crc32(name.encode())]), scale)
             collect(so, name)
+            # a module may plant cases of another scheme (card lending plants visits during a
+            # stay); their numbers restart in each module, so the module names them apart
+            for c in so.cases:
+                if c["scheme"] != name:
+                    c["case_id"] = f"{c['scheme']}-{name}-{c['case_id'].rsplit('-', 1)[-1]}"
             cases.extend(so.cases)
             rings.extend(so.ring_members)
             per_scheme[name] = len(so.cases)
