@@ -61,7 +61,8 @@ def rank(settings: Settings, run_date: str, detector_ids: list[str],
             f"SELECT finding_id, first_seen FROM read_parquet({sql_literal(prev / 'findings.parquet')})"
             if prev else "SELECT CAST(NULL AS VARCHAR) AS finding_id, CAST(NULL AS DATE) AS first_seen WHERE false"))
         meta = pa.table({"detector_id": [d.id for d in registry.all_detectors()],
-                         "severity": [d.severity for d in registry.all_detectors()]})
+                         "severity": [d.severity for d in registry.all_detectors()],
+                         "judgement": [d.judgement for d in registry.all_detectors()]})
         con.register("detector_meta", meta)
         con.execute((SQL_DIR / "rank.sql").read_text(encoding="utf-8"))
         counts = {}

@@ -1,14 +1,19 @@
 -- Ranking: turn tonight's findings into one suspicion score per screened institution.
 -- Inputs: raw_findings (every detector's findings file), detector_meta(detector_id,
--- severity), prior_findings(finding_id, first_seen) from the previous published run,
--- claims (the shared feature), run_context.
+-- severity, judgement), prior_findings(finding_id, first_seen) from the previous published
+-- run, claims (the shared feature), run_context.
 --
 -- The score, in one line (each part explained where it is computed below):
 --   score(institution) = sum over detectors d of
---                          severity(d) * ln(1 + sum over its findings f of strength(f) * w(f))
+--                          weight(d) * ln(1 + size(i) * sum over its findings f of strength(f) * w(f))
 --                        * (1 + min(1, fund at risk / fund paid to the institution))
+--   weight(d)   = severity(d), times 0.6 for a `suspicious` (model) detector: a breached
+--                 rule is a fact, a model's suspicion is an inference with look-alikes
 --   strength(f) = score(f) / the strongest score of detector d tonight       (0..1]
 --   w(f)        = 0.5 for findings about a person (patient, ring), else 1
+--   size(i)     = sqrt(median settlements of institutions of its kind / its settlements),
+--                 capped to [0.1, 2]: evidence counted as a rate, so a large hospital's many
+--                 weak findings do not outrank a small culprit's few flagrant ones
 -- Top detectors are listed by their term in the sum. Checked against planted cases with
 -- `claimscreen evaluate` (institution average precision, precision@k, top decile).
 
@@ -23,14 +28,32 @@ LEFT JOIN prior_findings AS p USING (finding_id);
 
 -- Every institution with at least one effective settlement is screened (score 0 if clean).
 CREATE OR REPLACE TEMP TABLE screened AS
-SELECT institution_id, count(*) AS n_settlements, sum(fund_paid) AS fund_total
+SELECT institution_id, any_value(institution_kind) AS kind, count(*) AS n_settlements,
+       sum(fund_paid) AS fund_total
 FROM claims
 GROUP BY institution_id
 UNION ALL
-SELECT DISTINCT institution_id, 0, 0
+SELECT DISTINCT institution_id, NULL, 0, 0
 FROM ranked_findings
 WHERE institution_id IS NOT NULL
   AND institution_id NOT IN (SELECT institution_id FROM claims);
+
+-- How big an institution is against its peers of the same kind (hospital, clinic,
+-- community, pharmacy): the factor its evidence count is scaled by. An institution with
+-- findings but no effective settlement tonight gets the cap.
+CREATE OR REPLACE TEMP TABLE institution_size AS
+WITH medians AS (
+    SELECT kind, median(n_settlements) AS median_settlements
+    FROM screened WHERE n_settlements > 0
+    GROUP BY kind
+)
+SELECT s.institution_id,
+       CASE WHEN s.n_settlements > 0 AND m.median_settlements > 0
+            THEN least(2.0, greatest(0.1, sqrt(m.median_settlements / s.n_settlements)))
+            ELSE 2.0 END AS size_factor
+FROM (SELECT institution_id, any_value(kind) AS kind, sum(n_settlements) AS n_settlements
+      FROM screened GROUP BY institution_id) AS s
+LEFT JOIN medians AS m ON m.kind IS NOT DISTINCT FROM s.kind;
 
 -- Money at risk counted once per settlement: each finding's amount is spread over its
 -- evidence settlements in proportion to their fund payment; per settlement the largest
@@ -67,8 +90,9 @@ GROUP BY institution_id;
 
 -- Each finding's strength is its score relative to the strongest finding of the same
 -- detector tonight (0..1]; an institution's evidence from one detector is
--- severity * ln(1 + sum of strengths): more findings count, with diminishing returns,
--- so one rule firing a thousand times cannot drown every other signal.
+-- weight * ln(1 + size * sum of strengths): more findings count, with diminishing
+-- returns, so one rule firing a thousand times cannot drown every other signal, and
+-- counted against the institution's size, so volume alone does not.
 -- A finding about a person (entity patient or ring: card lending, drug resale) says
 -- less about the institution that served them than one about its own billing
 -- (settlement, doctor, institution): it counts half, so one impostor seen once at a
@@ -82,11 +106,13 @@ WITH strength AS (
     WHERE f.institution_id IS NOT NULL
 )
 SELECT s.institution_id, s.detector_id,
-       m.severity * ln(1 + sum(coalesce(s.s, 0))) AS component,
+       m.severity * CASE WHEN m.judgement = 'suspicious' THEN 0.6 ELSE 1.0 END
+           * ln(1 + coalesce(any_value(z.size_factor), 2.0) * sum(coalesce(s.s, 0))) AS component,
        count(*) AS n
 FROM strength AS s
 JOIN detector_meta AS m USING (detector_id)
-GROUP BY s.institution_id, s.detector_id, m.severity;
+LEFT JOIN institution_size AS z USING (institution_id)
+GROUP BY s.institution_id, s.detector_id, m.severity, m.judgement;
 
 -- The score grows with the share of the institution's fund money at risk (up to 2x).
 CREATE OR REPLACE TEMP TABLE ranked_institutions AS
