@@ -21,7 +21,7 @@ def _settings(args) -> Settings:
 def cmd_synth(args) -> int:
     from pipeline import synth
     summary = synth.generate(Path(args.out), days=args.days, scale=args.scale, seed=args.seed,
-                             start=args.start, fraud=not args.no_fraud)
+                             start=args.start, fraud=not args.no_fraud, profile=args.profile)
     print(json.dumps(summary, indent=1, default=str))
     return 0
 
@@ -161,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--start", default="2026-10-01")
     p.add_argument("--no-fraud", action="store_true", help="plant no fraud (honest look-alikes only)")
+    p.add_argument("--profile", default="standard", choices=["standard", "county"],
+                   help="shape of the world: standard (mixed urban) or county (older, busier hospitals)")
     p.set_defaults(fn=cmd_synth)
 
     p = sub.add_parser("ingest", help="verify and land extracts (one date or every new one)")

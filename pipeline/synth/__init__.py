@@ -82,7 +82,7 @@ def _write_parts(folder: Path, table: pa.Table) -> int:
 
 
 def generate(out: Path, days: int = 30, scale: float = 1.0, seed: int = 7, start: str = "2026-10-01",
-             fraud: bool = True, progress=None) -> dict:
+             fraud: bool = True, progress=None, profile: str = "standard") -> dict:
     """Write `days` nightly extracts from `start` into out/landing and the truth into out/truth."""
     out = Path(out)
     if days < 1:
@@ -95,7 +95,7 @@ def generate(out: Path, days: int = 30, scale: float = 1.0, seed: int = 7, start
         for old in landing.iterdir():
             if old.is_dir() and re.fullmatch(r"\d{4}-\d{2}-\d{2}", old.name):
                 shutil.rmtree(old)
-    W = World(scale, seed, start_day, days)
+    W = World(scale, seed, start_day, days, profile)
 
     planted: dict[int, list] = {}
     cases: list[dict] = []
@@ -199,7 +199,8 @@ def generate(out: Path, days: int = 30, scale: float = 1.0, seed: int = 7, start
             progress(dstr)
 
     la_rows.extend(lookalikes.from_watch(W, watched))
-    _write_truth(truth, cases, rings, la_rows, dict(days=days, scale=scale, seed=seed, start=start, fraud=fraud))
+    _write_truth(truth, cases, rings, la_rows, dict(days=days, scale=scale, seed=seed, start=start, fraud=fraud,
+                                                          profile=W.profile.name))
     return {
         "landing": str(landing), "truth": str(truth), "dates": dates, "rows": counts,
         "planted": per_scheme, "cases": len(cases),

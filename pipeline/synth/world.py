@@ -72,7 +72,9 @@ class Planted:
 
 
 class World:
-    def __init__(self, scale: float, seed: int, start_day: int, days: int):
+    def __init__(self, scale: float, seed: int, start_day: int, days: int, profile="standard"):
+        from pipeline.synth.profile import get as _profile
+        self.profile = P = _profile(profile)
         self.scale, self.seed, self.start, self.days = scale, seed, start_day, days
         self.end = start_day + days - 1
         self.mid = start_day + days // 2 if days >= 4 else None   # mid-run insured_persons snapshot
@@ -181,13 +183,14 @@ class World:
 
     # ------------------------------------------------------------------ institutions
     def _build_institutions(self, rng):
-        n = max(30, round(150 * self.scale))
-        kind = rng.choice(4, n, p=[0.22, 0.28, 0.20, 0.30])
+        P = self.profile
+        n = max(30, round(P.institutions_per_scale * self.scale))
+        kind = rng.choice(4, n, p=list(P.kind_mix))
         kind[:6] = [HOSP, HOSP, HOSP, CLINIC, COMMUNITY, PHARMACY]
         kind[6:9] = PHARMACY
         level = np.zeros(n, dtype=np.int64)
         h = kind == HOSP
-        level[h] = rng.choice([3, 2, 1], h.sum(), p=[0.2, 0.4, 0.4])
+        level[h] = rng.choice([3, 2, 1], h.sum(), p=list(P.hospital_levels))
         level[:3] = [3, 2, 1]
         c = kind == CLINIC
         level[c] = rng.choice([1, 0], c.sum(), p=[0.7, 0.3])
@@ -215,7 +218,7 @@ class World:
         self.inst_contract_start = au.str_to_day("2010-01-01") + rng.integers(0, 365 * 14, n)
         # visit weights per class: OP -> hospitals/clinics/community, PH -> pharmacies, IP -> beds
         w_op = np.select([h & (level == 3), h & (level == 2), h & (level == 1), c, kind == COMMUNITY],
-                         [12.0, 6.0, 2.5, 1.0, 1.5], 0.0)
+                         list(P.outpatient_weights), 0.0)
         w_ph = (kind == PHARMACY).astype(float)
         w_ip = np.where(h, beds, 0).astype(float)
         self.inst_weights = {OP: w_op, PH: w_ph, IP: w_ip}
@@ -281,15 +284,16 @@ class World:
 
     # ------------------------------------------------------------------ persons
     def _build_persons(self, rng):
-        n = max(1500, round(20000 * self.scale))
-        sizes = rng.choice([1, 2, 3, 4, 5], n, p=[0.25, 0.3, 0.25, 0.15, 0.05])
+        P = self.profile
+        n = max(1500, round(P.persons_per_scale * self.scale))
+        sizes = rng.choice([1, 2, 3, 4, 5], n, p=list(P.household_sizes))
         hh = np.repeat(np.arange(n), sizes)[:n]
         self.n_persons = n
         self.household = hh
         hh_district = rng.integers(0, len(self.districts), n)
         self.p_district = hh_district[hh]
         self.p_city = self.district_city[self.p_district]
-        ag = rng.choice(3, n, p=[0.18, 0.60, 0.22])
+        ag = rng.choice(3, n, p=list(P.age_mix))
         self.agegroup = ag
         lo = np.array([1.0, 19.5, 61.5])[ag]
         hi = np.array([13.0, 58.5, 94.0])[ag]
@@ -298,7 +302,7 @@ class World:
         self.sex = rng.integers(0, 2, n)
         emp_p = np.array([0.0, 0.6, 0.4])[ag]
         self.ins = (rng.random(n) >= emp_p).astype(np.int64)      # 0 employee, 1 resident
-        shared_phone = rng.random(n) < 0.6
+        shared_phone = rng.random(n) < P.shared_phone_share
         self.shared_phone_hh = shared_phone                        # per household
         own = ~shared_phone[hh]
         self.phone_key = np.where(own, 10 ** 9 + np.arange(n), hh).astype(np.uint64)
@@ -310,11 +314,12 @@ class World:
         # roles: 0 outpatient/pharmacy pool, 1 inpatient pool, 2 reserved for schemes & look-alikes
         u = rng.random(n)
         res = max(0.05, min(0.3, 500 / n))          # small runs still need people for the schemes
-        self.role = np.where(u < res, 2, np.where(u < res + 0.30, 1, 0))
+        self.role = np.where(u < res, 2, np.where(u < res + P.inpatient_pool, 1, 0))
         self.phase5 = rng.integers(0, 5, n)
         self.last_discharge = np.full(n, NEVER, dtype=np.int64)
         # chronic patients with monthly/fortnightly refills at their usual pharmacy
-        chronic = (self.role == 0) & (ag != CHILD) & (rng.random(n) < np.where(ag == ELDERLY, 0.35, 0.08))
+        chronic = (self.role == 0) & (ag != CHILD) & (rng.random(n) < np.where(ag == ELDERLY, P.chronic_rate[1],
+                                                                                P.chronic_rate[0]))
         self.chronic = chronic
         cdx = rng.choice(["I10", "E11.9", "E78.5"], n, p=[0.5, 0.3, 0.2])
         self.chronic_dx = np.array([self.dx_index[c] for c in cdx])
@@ -323,7 +328,7 @@ class World:
             drugs = [k for k in self.chronic_items if code[:3] in (self.items[k].indication or [])]
             m = chronic & (cdx == code)
             self.chronic_drug[m] = np.array(drugs)[rng.integers(0, len(drugs), m.sum())]
-        self.chronic_period = rng.choice([14, 28], n, p=[0.3, 0.7])
+        self.chronic_period = rng.choice(list(P.chronic_periods), n, p=list(P.chronic_period_p))
         self.chronic_phase = rng.integers(0, 28, n) % self.chronic_period
         pharm = np.flatnonzero(self.inst_kind == PHARMACY)
         self.usual_pharmacy = pharm[rng.integers(0, len(pharm), n)]
@@ -382,8 +387,9 @@ class World:
     def _build_prices(self, rng):
         """Each institution's price list: at or below the cap for its level (~30% exactly at the cap)."""
         cap = self.cap_by_level[:, self.inst_level].T            # (n_inst, n_items)
-        f = 0.85 + 0.15 * rng.random(cap.shape)
-        at_cap = rng.random(cap.shape) < 0.3
+        P = self.profile
+        f = P.price_floor + (1 - P.price_floor) * rng.random(cap.shape)
+        at_cap = rng.random(cap.shape) < P.at_cap_share
         capped_price = np.where(at_cap, cap, np.floor(cap * f / 100) * 100).astype(np.int64)
         uncapped = np.round(self.list_price[None, :] * (0.9 + 0.3 * rng.random(cap.shape)) / 100) * 100
         self.price = np.where(self.capped[None, :], capped_price, uncapped.astype(np.int64))
@@ -486,8 +492,9 @@ class World:
     def _daily_targets(self, rng) -> np.ndarray:
         d = np.arange(self.start, self.start + self.days)
         weekday = (d + 3) % 7          # 1970-01-01 was a Thursday: 0 = Monday
-        f = np.where(weekday >= 5, 0.75, 1.08) * (0.95 + 0.1 * rng.random(self.days))
-        return np.round(2000 * self.scale * f).astype(np.int64)
+        P = self.profile
+        f = np.where(weekday >= 5, P.weekend_factor, 1.08) * (0.95 + 0.1 * rng.random(self.days))
+        return np.round(P.settlements_per_scale * self.scale * f).astype(np.int64)
 
     # ------------------------------------------------------------------ ids
     def reserve_num(self, day: int, rng) -> int:
