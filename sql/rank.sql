@@ -10,7 +10,8 @@
 --   weight(d)   = severity(d), times 0.6 for a `suspicious` (model) detector: a breached
 --                 rule is a fact, a model's suspicion is an inference with look-alikes
 --   strength(f) = score(f) / the strongest score of detector d tonight       (0..1]
---   w(f)        = 0.5 for findings about a person (patient, ring), else 1
+--   w(f)        = 0.5 for findings about a person (patient, ring), else 1, divided by the
+--                 number of institutions the findings about the same patient are charged to
 --   size(i)     = sqrt(median settlements of institutions of its kind / its settlements),
 --                 capped to [0.1, 2]: evidence counted as a rate, so a large hospital's many
 --                 weak findings do not outrank a small culprit's few flagrant ones
@@ -98,11 +99,22 @@ GROUP BY institution_id;
 -- (settlement, doctor, institution): it counts half, so one impostor seen once at a
 -- bystander hospital weighs little, while many such patients at one pharmacy add up.
 CREATE OR REPLACE TEMP TABLE detector_components AS
-WITH strength AS (
+WITH spread AS (
+    -- the institutions a patient's findings are charged to: a patient who shops around
+    -- (doctor shopping, resale, a lent card) leaves findings at several of them, and each
+    -- answers for its share only; one that many such patients concentrate on adds up
+    SELECT patient_id, count(DISTINCT institution_id) AS n_institutions
+    FROM ranked_findings
+    WHERE patient_id IS NOT NULL AND institution_id IS NOT NULL
+    GROUP BY patient_id
+),
+strength AS (
     SELECT f.institution_id, f.detector_id,
            greatest(f.score, 0) / nullif(max(greatest(f.score, 0)) OVER (PARTITION BY f.detector_id), 0)
-               * CASE WHEN f.entity_type IN ('patient', 'ring') THEN 0.5 ELSE 1.0 END AS s
+               * CASE WHEN f.entity_type IN ('patient', 'ring') THEN 0.5 ELSE 1.0 END
+               / coalesce(p.n_institutions, 1) AS s
     FROM ranked_findings AS f
+    LEFT JOIN spread AS p USING (patient_id)
     WHERE f.institution_id IS NOT NULL
 )
 SELECT s.institution_id, s.detector_id,
