@@ -1,5 +1,6 @@
-"""Honest look-alikes: legitimate claims that resemble fraud. Planted always (also without
-fraud); none of them breaks a rule. Listed in truth/lookalikes.parquet."""
+"""The first look-alikes: readmission with an unrelated diagnosis, transfer with the same
+diagnosis, two departments the same day, households sharing a phone, and those watched in
+the background (claims before death, chronic refills, prices at the cap, reversals)."""
 from __future__ import annotations
 
 import numpy as np
