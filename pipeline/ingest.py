@@ -156,13 +156,35 @@ def _existing(settings: Settings, extract_date: str) -> Path | None:
     return None
 
 
+def landing_manifest_sha256(extract: Path) -> str | None:
+    """sha256 of a landed extract's manifest, or None when it has none (yet)."""
+    p = Path(extract) / contract.MANIFEST_NAME
+    try:
+        return contract.sha256_file(p) if p.is_file() else None
+    except OSError:
+        return None
+
+
+def _blocked_in_incoming(settings: Settings, extract_date: str, prior: Path, entry: dict) -> bool:
+    """True when ``prior`` is the not-yet-promoted copy of a night the gate blocked."""
+    if prior != incoming_dir(settings, extract_date):
+        return False
+    results = settings.lake_dir / "validation" / extract_date / "results.json"
+    try:
+        doc = json.loads(results.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return doc.get("status") == "blocked" and doc.get("manifest_sha256") == entry.get("manifest_sha256")
+
+
 def ingest_one(settings: Settings, landing: Path, extract_date: str, replace: bool = False) -> IngestResult:
     """Verify and land one extract; see the module docstring for the guarantees."""
     extract = Path(landing) / extract_date
     try:
         manifest, msha, warnings = verify(extract)
     except ExtractRefused as e:
-        log_event(settings, {"event": "refused", "extract_date": extract_date, "problems": e.problems})
+        log_event(settings, {"event": "refused", "extract_date": extract_date, "problems": e.problems,
+                             "landing_manifest_sha256": landing_manifest_sha256(extract)})
         raise
     with lake.lake_lock(settings):
         prior = _existing(settings, extract_date)
@@ -171,7 +193,9 @@ def ingest_one(settings: Settings, landing: Path, extract_date: str, replace: bo
             if entry["manifest_sha256"] == msha:
                 log_event(settings, {"event": "unchanged", "extract_date": extract_date})
                 return IngestResult(extract_date, "unchanged", entry["rows"], warnings)
-            if not replace:
+            # a night the gate blocked never reached the screened data: the producer's
+            # corrected re-delivery takes its place without --replace
+            if not replace and not _blocked_in_incoming(settings, extract_date, prior, entry):
                 problem = (f"{extract_date} is already in the lake from a different manifest "
                            f"(sha256 {entry['manifest_sha256'][:12]}…); a corrected re-delivery "
                            f"must be ingested with --replace")
@@ -226,13 +250,41 @@ def _stage(settings: Settings, extract: Path, manifest: contract.Manifest, stage
     return rows
 
 
+class ExtractsRefused(ExtractRefused):
+    """Some nights of a multi-night ingest were refused; every other night was landed."""
+
+    def __init__(self, refused: list[ExtractRefused], results: list[IngestResult]):
+        self.refused = refused
+        self.results = results
+        first = refused[0]
+        super().__init__(first.extract_date, [p for e in refused for p in
+                                              ([f"[{e.extract_date}] {x}" for x in e.problems]
+                                               if len(refused) > 1 else e.problems)])
+
+
+def pending_dates(settings: Settings, landing: Path, upto: str | None = None) -> list[str]:
+    """Landed dates not yet in the lake (neither incoming nor promoted), oldest first."""
+    return [d for d in landed_dates(Path(landing))
+            if _existing(settings, d) is None and (upto is None or d <= upto)]
+
+
 def ingest(settings: Settings, landing: Path, dates: list[str] | None = None,
            replace: bool = False) -> list[IngestResult]:
     """Ingest the given dates, or every landed date not yet in the lake (oldest first).
 
-    Stops at the first refused extract (later nights must not be screened without it).
+    Nights are independent: a refused night is logged and skipped, every other night is
+    still landed. When any night was refused, ``ExtractsRefused`` is raised at the end,
+    carrying the refusals and the results of the nights that were landed.
     """
     landing = Path(landing)
     if dates is None:
-        dates = [d for d in landed_dates(landing) if _existing(settings, d) is None]
-    return [ingest_one(settings, landing, d, replace=replace) for d in dates]
+        dates = pending_dates(settings, landing)
+    results, refused = [], []
+    for d in dates:
+        try:
+            results.append(ingest_one(settings, landing, d, replace=replace))
+        except ExtractRefused as e:
+            refused.append(e)
+    if refused:
+        raise ExtractsRefused(refused, results)
+    return results

@@ -11,8 +11,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from pipeline import detect as detect_mod
-from pipeline import features, ingest as ingest_mod, lake, publish as publish_mod, rank as rank_mod
-from pipeline import validate as validate_mod
+from pipeline import features, lake, publish as publish_mod, rank as rank_mod
 from pipeline.lake import ALL, Shard
 from pipeline.rules_config import load_rules
 from pipeline.settings import Settings
@@ -83,11 +82,13 @@ def screen(settings: Settings, run_date: str, detector_ids: list[str] | None = N
 
 
 def nightly(settings: Settings, landing: Path, run_date: str) -> Path:
-    """One night: ingest the extract of run_date (if landed), validate, screen, publish."""
-    landing = Path(landing)
-    if (landing / run_date).exists():
-        ingest_mod.ingest_one(settings, landing, run_date)
-        validate_mod.validate(settings, run_date)
+    """One night: catch the feed up to run_date (ingest and validate every landed night not
+    yet promoted, in date order), then screen and publish run_date. Raises
+    :class:`pipeline.feed.NightNotPromoted` when run_date's own extract is refused, blocked
+    or waits for an earlier night (other nights' problems do not stop it)."""
+    from pipeline import feed
+    report = feed.catch_up(settings, Path(landing), upto=run_date)
+    feed.require_promoted(settings, report, run_date, landing)
     return screen(settings, run_date)
 
 
@@ -98,13 +99,32 @@ def date_range(start: str, end: str) -> list[str]:
     return [(a + timedelta(days=i)).isoformat() for i in range((b - a).days + 1)]
 
 
+class BackfillIncomplete(Exception):
+    """Some dates of a backfill were not screened: their extract is refused, blocked or waits."""
+
+    def __init__(self, published: list[Path], skipped: list):
+        self.published = published
+        self.skipped = skipped
+        super().__init__("not screened: " + "; ".join(f"{n.extract_date} ({n.status})" for n in skipped))
+
+
 def backfill(settings: Settings, start: str, end: str, detector_ids: list[str] | None = None,
-             landing: Path | None = None) -> list[Path]:
-    """Re-screen every date in [start, end]; ingests missing landed extracts first."""
-    out = []
+             landing: Path | None = None, say=None) -> list[Path]:
+    """Re-screen every date in [start, end], oldest first. Before each date the feed is
+    caught up to it (landed extracts ingested when ``landing`` is given, nights waiting
+    for the gate validated). A date whose own extract is refused, blocked or waiting is
+    skipped, the others go on; :class:`BackfillIncomplete` names the skipped ones at the end."""
+    from pipeline import feed
+    out, skipped = [], []
     for d in date_range(start, end):
-        if landing is not None and (Path(landing) / d).exists():
-            ingest_mod.ingest_one(settings, Path(landing), d)
-            validate_mod.validate(settings, d)
+        report = feed.catch_up(settings, Path(landing) if landing is not None else None, upto=d, say=say)
+        try:
+            feed.require_promoted(settings, report, d, landing)
+        except feed.NightNotPromoted as e:
+            log.error("%s", e)
+            skipped.append(e.night)
+            continue
         out.append(screen(settings, d, detector_ids))
+    if skipped:
+        raise BackfillIncomplete(out, skipped)
     return out

@@ -95,11 +95,13 @@ def validate(settings: Settings, extract_date: str, config: str | Path | None = 
             return ValidationResult(extract_date, "already_promoted")
         raise FileNotFoundError(f"extract {extract_date} is not in the lake: ingest it first")
     cfg = load_config(config, overrides)
+    inputs = gate_inputs_sha256(settings, cfg)
     t0 = time.perf_counter()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     con = lake.connect(settings)
     try:
         gate = _Gate(con, settings, cfg, extract_date, staged)
+        gate.inputs_sha256 = inputs
         gate.run()
         result = gate.verdict()
         result.seconds = round(time.perf_counter() - t0, 2)
@@ -124,6 +126,35 @@ def validate(settings: Settings, extract_date: str, config: str | Path | None = 
                          "quarantined": result.quarantined, "warnings": len(result.warnings)})
     log.info("%s", summary(result))
     return result
+
+
+def gate_inputs_sha256(settings: Settings, cfg) -> str:
+    """What a verdict depends on besides the night itself: the gate configuration and the
+    promoted nights (references, earlier deliveries, volume history). A blocked night whose
+    inputs have not changed since would be blocked again: the feed does not re-run it."""
+    import hashlib
+    state = {}
+    for d in lake.ingested_dates(settings):
+        try:
+            state[d] = json.loads((lake.extract_dir(settings, d) / "_INGESTED.json").read_text())["manifest_sha256"]
+        except (OSError, ValueError, KeyError):
+            state[d] = None
+    doc = json.dumps({"config": cfg.doc, "promoted": state}, sort_keys=True, default=str)
+    return hashlib.sha256(doc.encode()).hexdigest()
+
+
+def stored_block(settings: Settings, extract_date: str, cfg) -> dict | None:
+    """The stored results of a blocked night when re-running the gate would change nothing
+    (same copy in incoming, same configuration, same promoted nights); else None."""
+    try:
+        doc = load_results(settings, extract_date)
+    except (OSError, ValueError):
+        return None
+    if (doc.get("status") == "blocked"
+            and doc.get("manifest_sha256") == _manifest_of(incoming_dir(settings, extract_date))
+            and doc.get("inputs_sha256") == gate_inputs_sha256(settings, cfg)):
+        return doc
+    return None
 
 
 def promote(settings: Settings, extract_date: str) -> Path:
@@ -715,6 +746,8 @@ def _write_report(settings: Settings, gate: _Gate, result: ValidationResult, sta
     building.mkdir(parents=True)
     doc = {
         "extract_date": gate.date,
+        "manifest_sha256": gate.manifest_sha256,
+        "inputs_sha256": getattr(gate, "inputs_sha256", None),
         "status": result.status,
         "started_at": started,
         "seconds": result.seconds,
