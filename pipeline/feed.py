@@ -135,12 +135,11 @@ def catch_up(settings: Settings, landing: Path | None = None, dates: list[str] |
             continue
         wait = waiting_on(settings, d, landing)
         if wait is not None:
-            tables, earlier = wait
-            msg = (f"needs the reference snapshot(s) {', '.join(tables)}, which no promoted night on or "
-                   f"before it carries; it waits for {', '.join(f'{c} ({s})' for c, s in earlier)} "
+            needs, earlier = wait
+            msg = (f"needs {needs}; it waits for {', '.join(f'{c} ({s})' for c, s in earlier)} "
                    f"and is validated once that night is promoted")
             ingest_mod.log_event(settings, {"event": "waiting", "extract_date": d,
-                                            "waiting_for": [c for c, _ in earlier], "tables": tables})
+                                            "waiting_for": [c for c, _ in earlier], "needs": needs})
             say(report.add(Night(d, "waiting", [msg], waiting_for=[c for c, _ in earlier])))
             continue
         stored = None if d in force else validate_mod.stored_block(settings, d, cfg)
@@ -195,36 +194,117 @@ def require_promoted(settings: Settings, report: CatchUp | None, extract_date: s
 
 
 def waiting_on(settings: Settings, extract_date: str, landing: Path | None = None):
-    """(missing reference tables, [(earlier date, its state)]) when the night must wait.
+    """(what the night needs, [(earlier date, its state)]) when it must wait, else None.
 
-    A night waits when a reference table has no snapshot in it nor in any promoted night
-    on or before it, and an earlier night that is not promoted carries (or, its manifest
-    being unreadable, may carry) that snapshot. With no such earlier night the gate runs
-    and blocks the night itself (``reference_snapshots_available``)."""
-    own = ingest_mod.incoming_dir(settings, extract_date) / "reference"
-    missing = [t for t in contract.REFERENCE_TABLES
-               if not (own / f"{t}.parquet").exists()
-               and not lake.lake_files(settings, t, upto=extract_date)]
-    if not missing:
-        return None
-    promoted = set(lake.ingested_dates(settings))
-    earlier = set()
-    for d in incoming_dates(settings) + _ledger_dates(settings, "refused"):
-        if d < extract_date and d not in promoted:
-            earlier.add(d)
+    A night depends on an earlier one for two things:
+
+    - reference snapshots: a reference table has no snapshot in the night nor in any
+      promoted night on or before it, and an earlier night that is not promoted carries
+      (or, its manifest being unreadable, may carry) that snapshot;
+    - reversals: the night reverses settlements found in no promoted night nor in itself,
+      and an earlier night that is not promoted holds (or may hold) them; validated now,
+      the reversals would be quarantined as reversals of unknown settlements and the
+      originals, arriving later, screened as if never refunded.
+
+    With no such earlier night the gate runs and decides (blocking on missing snapshots,
+    quarantining orphan reversals)."""
     landing = Path(landing or settings.landing_dir)
-    for d in ingest_mod.landed_dates(landing):
-        if d < extract_date and d not in promoted:
-            earlier.add(d)
-    found = []
-    for d in sorted(earlier):
-        carries = _carries(settings, landing, d)
-        if carries is None or set(carries) & set(missing):
-            state = night_state(settings, d, landing)
-            if state == "incoming":     # validated before this night, in date order
-                continue
-            found.append((d, state))
-    return (missing, found) if found else None
+    earlier = _unpromoted_before(settings, landing, extract_date)
+    if not earlier:
+        return None
+    staged = ingest_mod.incoming_dir(settings, extract_date)
+    missing = [t for t in contract.REFERENCE_TABLES
+               if not (staged / "reference" / f"{t}.parquet").exists()
+               and not lake.lake_files(settings, t, upto=extract_date)]
+    if missing:
+        found = []
+        for d in earlier:
+            carries = _carries(settings, landing, d)
+            if carries is None or set(carries) & set(missing):
+                found.append((d, night_state(settings, d, landing)))
+        if found:
+            return (f"the reference snapshot(s) {', '.join(missing)}, which no promoted night on or "
+                    f"before it carries", found)
+    orphans = _orphan_reversals(settings, staged)
+    if orphans:
+        found = []
+        for d in earlier:
+            ids = _settlement_ids(settings, landing, d, orphans)
+            if ids is None or ids:
+                found.append((d, night_state(settings, d, landing)))
+        if found:
+            eg = ", ".join(f"{r} reverses {o}" for r, o in list(orphans.items())[:3])
+            return (f"the original settlement(s) of {len(orphans)} reversal(s) ({eg}), found in no "
+                    f"promoted night", found)
+    return None
+
+
+def _unpromoted_before(settings: Settings, landing: Path, extract_date: str) -> list[str]:
+    """Earlier nights known to the feed that are not promoted and will not be validated
+    before this one (refused, blocked, waiting, or landed but not ingested)."""
+    promoted = set(lake.ingested_dates(settings))
+    dates = set(incoming_dates(settings)) | set(_ledger_dates(settings, "refused")) \
+        | set(ingest_mod.landed_dates(landing))
+    last = last_events(settings)
+    out = []
+    for d in sorted(dates):
+        if d >= extract_date or d in promoted:
+            continue
+        staged = ingest_mod.incoming_dir(settings, d)
+        if (staged / "_INGESTED.json").exists() and _gate_verdict(settings, d, staged) != "blocked" \
+                and last.get(d, {}).get("event") != "waiting":
+            continue        # in incoming, not gated yet: validated before this night, in date order
+        out.append(d)
+    return out
+
+
+def _orphan_reversals(settings: Settings, staged: Path) -> dict[str, str]:
+    """{reversal id: original id} for reversals in the night whose original is in no
+    promoted night and not in the night itself."""
+    from pipeline.lake import sql_literal
+    files = sorted((staged / "settlements").glob("*.parquet"))
+    if not files:
+        return {}
+    new = "read_parquet([" + ", ".join(sql_literal(f) for f in files) + "], hive_partitioning = false)"
+    con = lake.connect(settings)
+    try:
+        rows = con.execute(f"SELECT settlement_id, reversal_of FROM {new} WHERE reversal_of IS NOT NULL "
+                           f"AND reversal_of NOT IN (SELECT settlement_id FROM {new} "
+                           f"WHERE settlement_id IS NOT NULL)").fetchall()
+        if not rows:
+            return {}
+        prior = lake.lake_files(settings, "settlements")
+        if prior:
+            con.execute("CREATE TEMP TABLE wanted (settlement_id VARCHAR, reversal_of VARCHAR)")
+            con.executemany("INSERT INTO wanted VALUES (?, ?)", rows)
+            lst = "[" + ", ".join(sql_literal(f) for f in prior) + "]"
+            rows = con.execute(f"SELECT settlement_id, reversal_of FROM wanted WHERE reversal_of NOT IN "
+                               f"(SELECT settlement_id FROM read_parquet({lst}, hive_partitioning = false) "
+                               f"WHERE settlement_id IS NOT NULL) ORDER BY 1").fetchall()
+    finally:
+        con.close()
+    return dict(rows)
+
+
+def _settlement_ids(settings: Settings, landing: Path, extract_date: str, wanted: dict) -> set | None:
+    """Which of the wanted originals an earlier night holds (incoming copy, else its landed
+    files); None when its files cannot be read."""
+    from pipeline.lake import sql_literal
+    staged = ingest_mod.incoming_dir(settings, extract_date) / "settlements"
+    files = sorted(staged.glob("*.parquet")) or sorted((landing / extract_date / "settlements").glob("*.parquet"))
+    if not files:
+        return None
+    originals = "[" + ", ".join(sql_literal(v) for v in sorted(set(wanted.values()))) + "]"
+    con = lake.connect(settings)
+    try:
+        lst = "[" + ", ".join(sql_literal(f) for f in files) + "]"
+        got = con.execute(f"SELECT DISTINCT settlement_id FROM read_parquet({lst}, hive_partitioning = false, "
+                          f"union_by_name = true) WHERE list_contains({originals}, settlement_id)").fetchall()
+    except Exception:       # a damaged file (the reason the night was refused): cannot tell
+        return None
+    finally:
+        con.close()
+    return {r[0] for r in got}
 
 
 def _carries(settings: Settings, landing: Path, extract_date: str) -> list[str] | None:
@@ -361,9 +441,9 @@ def status(settings: Settings, landing: Path | None = None) -> list[DateStatus]:
                 st.why = ["waited for an earlier night, which has arrived since"]
                 st.next_step = "run `claimscreen validate`"
             else:
-                tables, earlier = wait
+                needs, earlier = wait
                 names = ", ".join(f"{c} ({s})" for c, s in earlier)
-                st.why = [f"waits for {names}: it needs the reference snapshot(s) {', '.join(tables)}"]
+                st.why = [f"waits for {names}: it needs {needs}"]
                 st.next_step = f"get {earlier[0][0]} promoted first; this night follows by itself"
         if st.state == "promoted":
             from pipeline import validate as validate_mod

@@ -278,3 +278,32 @@ def test_airflow_task_catches_up_and_fails_only_for_its_own_night(feed_world, mo
     assert got["nights"] == {D1: "promoted", D2: "promoted", D3: "refused", D4: "promoted"}
     with pytest.raises(airflow_tasks.ExtractRejected, match="sha256"):
         airflow_tasks.ingest_and_validate(D3)
+
+
+def test_reversal_waits_for_the_night_holding_its_original(tmp_path, capsys):
+    """Night 3 refunds a settlement of night 2; while night 2 is refused, night 3 waits
+    (validated now, its reversal would be quarantined and the original, arriving later,
+    screened as never refunded)."""
+    settlements, items = _world()
+    settlements.append({"settlement_id": "REV1", "patient_id": "P005", "institution_id": H3,
+                        "visit_type": "outpatient", "admit_date": D2, "settle_date": D3,
+                        "reversal_of": "N2S0", "doctor_id": "D000000000001"})
+    items.append({"settlement_id": "REV1", "item_code": "CON01", "service_date": D2, "quantity": -1,
+                  "unit_price": 30})
+    items.append({"settlement_id": "REV1", "item_code": "LAB01", "service_date": D2, "quantity": -1,
+                  "unit_price": 20})
+    builder.write_extracts(tmp_path / "pristine", settlements, items)
+    landing = tmp_path / "landing"
+    shutil.copytree(tmp_path / "pristine", landing)
+    st = load_settings(data_dir=tmp_path / "data")
+    corrupt_row_count(landing / D2)
+    assert claimscreen(st, "ingest", "--landing", str(landing)) == 2
+    err = capsys.readouterr().err
+    assert f"WAITING extract {D3}" in err and "REV1 reverses N2S0" in err and f"waits for {D2} (refused)" in err
+    assert lake.ingested_dates(st) == [D1, D4]
+    assert states(st, landing)[D3] == "waiting"
+    shutil.rmtree(landing / D2)
+    shutil.copytree(tmp_path / "pristine" / D2, landing / D2)
+    assert claimscreen(st, "ingest", "--landing", str(landing)) == 0
+    assert lake.ingested_dates(st) == NIGHTS
+    assert not validate.quarantined(st, D3), "the reversal found its original"
