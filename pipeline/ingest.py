@@ -15,6 +15,7 @@ re-delivery), which swaps the whole extract atomically.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -80,8 +81,15 @@ def verify(extract: Path) -> tuple[contract.Manifest, str, list[str]]:
     extract = Path(extract)
     d = extract.name
     mpath = extract / contract.MANIFEST_NAME
+    if extract.is_symlink():
+        raise ExtractRefused(d, [f"{extract}: a symbolic link; an extract must be a plain folder in the "
+                                 f"landing area (nothing outside it is read)"])
     if not extract.is_dir():
         raise ExtractRefused(d, [f"{extract}: no such extract folder"])
+    links = _symlinks(extract)
+    if links:
+        raise ExtractRefused(d, [f"{d}/{rel}: a symbolic link; landing files must be plain files inside the "
+                                 f"extract folder (nothing outside it is read)" for rel in links])
     if not mpath.exists():
         raise ExtractRefused(d, [f"{mpath}: missing (the producer writes it last; without it the "
                                  f"extract is incomplete)"])
@@ -100,6 +108,10 @@ def verify(extract: Path) -> tuple[contract.Manifest, str, list[str]]:
         p = (extract / f.path)
         where = f"{d}/{f.path}"
         table = contract.table_of(f.path)
+        if Path(f.path).is_absolute() or ".." in Path(f.path).parts:
+            problems.append(f"{where}: an absolute path or '..' in the manifest; files must be named "
+                            f"relative to the extract folder (nothing outside it is read)")
+            continue
         if table is None or not p.resolve().is_relative_to(root):
             problems.append(f"{where}: not a contract file path (settlements/part-*.parquet, "
                             f"settlement_items/part-*.parquet or reference/<table>.parquet)")
@@ -131,6 +143,17 @@ def verify(extract: Path) -> tuple[contract.Manifest, str, list[str]]:
     if problems:
         raise ExtractRefused(d, problems)
     return manifest, contract.sha256_file(mpath), warnings
+
+
+def _symlinks(extract: Path) -> list[str]:
+    """Symbolic links anywhere under the extract folder (not followed), relative paths."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(extract):
+        for name in dirnames + filenames:
+            p = Path(dirpath) / name
+            if p.is_symlink():
+                out.append(p.relative_to(extract).as_posix())
+    return sorted(out)
 
 
 def _schema_problems(where: str, actual: pa.Schema, expected: pa.Schema, warnings: list) -> list[str]:
