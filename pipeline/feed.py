@@ -110,6 +110,8 @@ def catch_up(settings: Settings, landing: Path | None = None, dates: list[str] |
 
     say = say or (lambda night: None)
     report = CatchUp()
+    with lake.lake_lock(settings):          # what an ingest killed mid-way left behind
+        ingest_mod.clear_stale_staging(settings)
     if landing is not None and Path(landing).exists():
         todo = dates if dates is not None else sorted(
             set(ingest_mod.pending_dates(settings, Path(landing), upto))

@@ -25,7 +25,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline import contract, lake
+from pipeline import contract, crashpoints, lake
 from pipeline.lake import sql_literal
 from pipeline.settings import Settings
 
@@ -55,8 +55,15 @@ def log_event(settings: Settings, event: dict) -> None:
     """Append one line to the lake's ledger (ingests, refusals, promotions)."""
     settings.lake_dir.mkdir(parents=True, exist_ok=True)
     event = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **event}
-    with open(settings.lake_dir / "ledger.jsonl", "a", encoding="utf-8") as f:
-        f.write(json.dumps(event, ensure_ascii=False) + "\n")
+    line = (json.dumps(event, ensure_ascii=False) + "\n").encode("utf-8")
+    with open(settings.lake_dir / "ledger.jsonl", "a+b") as f:
+        # a process killed mid-write leaves a line without its newline: start a new one,
+        # so the cut line stays the only casualty (readers skip it)
+        if f.tell() > 0:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                line = b"\n" + line
+        f.write(line)
 
 
 def landed_dates(landing: Path) -> list[str]:
@@ -224,6 +231,7 @@ def ingest_one(settings: Settings, landing: Path, extract_date: str, replace: bo
                            f"must be ingested with --replace")
                 log_event(settings, {"event": "refused", "extract_date": extract_date, "problems": [problem]})
                 raise ExtractRefused(extract_date, [problem])
+        clear_stale_staging(settings)
         staging = settings.lake_dir / ".staging" / f"{extract_date}-{uuid.uuid4().hex[:8]}"
         staged = staging / f"extract_date={extract_date}"
         try:
@@ -242,13 +250,24 @@ def ingest_one(settings: Settings, landing: Path, extract_date: str, replace: bo
                 graveyard = settings.lake_dir / ".replaced" / f"{extract_date}-{uuid.uuid4().hex[:8]}"
                 graveyard.parent.mkdir(parents=True, exist_ok=True)
                 prior.rename(graveyard)
+            crashpoints.point("ingest.staged")
             staged.rename(target)
+            crashpoints.point("ingest.landed")
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         status = "replaced" if prior is not None else "ingested"
         log_event(settings, {"event": status, "extract_date": extract_date, "rows": rows,
                              "manifest_sha256": msha})
         return IngestResult(extract_date, status, rows, warnings)
+
+
+def clear_stale_staging(settings: Settings) -> None:
+    """Remove what an ingest killed mid-way left in .staging/ (call under the lake lock:
+    every ingest stages under it, so nothing there belongs to a live one)."""
+    root = settings.lake_dir / ".staging"
+    if root.exists():
+        for p in root.iterdir():
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
 
 def _stage(settings: Settings, extract: Path, manifest: contract.Manifest, staged: Path) -> dict:

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from pipeline import detect as detect_mod
-from pipeline import features, lake, publish as publish_mod, rank as rank_mod
+from pipeline import crashpoints, features, lake, publish as publish_mod, rank as rank_mod
 from pipeline.lake import ALL, Shard
 from pipeline.rules_config import load_rules
 from pipeline.settings import Settings
@@ -69,9 +69,11 @@ def screen(settings: Settings, run_date: str, detector_ids: list[str] | None = N
     rules = load_rules(settings.rules_file)
     enabled = [d.id for d in detect_mod.selected_detectors(rules)]
     features.build(settings, run_date, shard)
+    crashpoints.point("screen.features_built")
     todo = sorted(set(stale_detectors(settings, run_date, enabled, shard)) | set(detector_ids or []))
     if todo:
         detect_mod.detect(settings, run_date, todo, shard, rules)
+    crashpoints.point("screen.detected")
     rank_mod.rank(settings, run_date, enabled, shard)
     renderer = None
     if render:

@@ -39,7 +39,7 @@ import pyarrow as pa
 
 from expectations import TABLES, suite_module
 from expectations._suite import Check, build_suite, check_expectation, load_config
-from pipeline import contract, lake
+from pipeline import contract, crashpoints, lake
 from pipeline.ingest import incoming_dir, log_event
 from pipeline.lake import sql_literal
 from pipeline.settings import Settings
@@ -105,7 +105,8 @@ def validate(settings: Settings, extract_date: str, config: str | Path | None = 
         gate.run()
         result = gate.verdict()
         result.seconds = round(time.perf_counter() - t0, 2)
-        result.report_dir = _write_report(settings, gate, result, started)
+        with lake.lake_lock(settings):
+            result.report_dir = _write_report(settings, gate, result, started)
         if result.blocking:
             log_event(settings, {"event": "blocked", "extract_date": extract_date,
                                  "failures": result.blocking})
@@ -119,6 +120,7 @@ def validate(settings: Settings, extract_date: str, config: str | Path | None = 
                                    f"being validated; run the gate again")
             gate.quarantine()
             gate.write_profile()
+            crashpoints.point("validate.before_promote")
             _promote_locked(settings, extract_date)
     finally:
         con.close()
@@ -621,6 +623,7 @@ class _Gate:
     def quarantine(self) -> None:
         """Write held rows to quarantine/<table>.parquet, then rewrite the data files without them."""
         qdir = self.staged / QUARANTINE
+        _clear_stale_temp(self.staged)
         for table in self.tables:
             n = self.con.execute(f"SELECT count(*) FROM ({self._quarantine_sql(table)})").fetchall()[0][0]
             if not n:
@@ -633,6 +636,7 @@ class _Gate:
                 sql = f"SELECT DISTINCT * FROM (SELECT * FROM {_parquet(dst)} UNION ALL BY NAME {sql})"
             self.con.execute(f"COPY ({sql}) TO {sql_literal(tmp)} (FORMAT parquet, COMPRESSION zstd)")
             os.replace(tmp, dst)
+        crashpoints.point("validate.quarantine_written")
         held = self._held_settlements_sql()
         for table in self.tables:
             if table in contract.FACT_TABLES:
@@ -659,6 +663,13 @@ class _Gate:
         source = _parquet(self._files("settlements"))
         self.con.execute(f"COPY ({_profile_sql(source, self.date)}) TO {sql_literal(dst)} "
                          f"(FORMAT parquet)")
+
+
+def _clear_stale_temp(staged: Path) -> None:
+    """Temp files a gate killed mid-rewrite left in the night (hidden, never read as data)."""
+    for p in staged.rglob(".*"):
+        if p.is_file() and (p.suffix == ".rewrite" or p.parent.name == QUARANTINE):
+            p.unlink(missing_ok=True)
 
 
 def _profile_sql(source: str, extract_date: str) -> str:
@@ -742,6 +753,8 @@ def _write_report(settings: Settings, gate: _Gate, result: ValidationResult, sta
     from pipeline import validation_docs
 
     final = report_dir(settings, gate.date)
+    for stale in final.parent.glob(f".{final.name}.*") if final.parent.exists() else []:
+        shutil.rmtree(stale, ignore_errors=True)      # left by a gate killed while writing (under the lock)
     building = final.with_name(f".{final.name}.{uuid.uuid4().hex[:6]}")
     building.mkdir(parents=True)
     doc = {
