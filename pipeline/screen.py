@@ -66,6 +66,13 @@ def screen(settings: Settings, run_date: str, detector_ids: list[str] | None = N
     always holds every enabled detector.
     """
     run_date = str(run_date)
+    with lake.named_lock(settings, f"screen-{run_date}-{shard.tag}",
+                         on_wait=lambda: log.warning("another run of %s holds the lock; waiting for it "
+                                                     "(this one then reuses what it computed)", run_date)):
+        return _screen(settings, run_date, detector_ids, shard, render)
+
+
+def _screen(settings: Settings, run_date: str, detector_ids, shard: Shard, render: bool) -> Path:
     rules = load_rules(settings.rules_file)
     enabled = [d.id for d in detect_mod.selected_detectors(rules)]
     features.build(settings, run_date, shard)

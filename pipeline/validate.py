@@ -88,6 +88,15 @@ def validate(settings: Settings, extract_date: str, config: str | Path | None = 
     ``overrides`` merges into it (e.g. ``{"batch_rows": 1000}``). Raises
     ``ExtractBlocked`` when the extract is refused.
     """
+    # one gate per night at a time: a second run of the same night (another ingest, run or
+    # DAG task) waits, then finds it promoted or gates it itself
+    with lake.named_lock(settings, f"validate-{extract_date}",
+                         on_wait=lambda: log.warning("another process is validating %s; waiting for it",
+                                                     extract_date)):
+        return _validate(settings, extract_date, config, overrides)
+
+
+def _validate(settings: Settings, extract_date: str, config, overrides) -> ValidationResult:
     promoted = lake.extract_dir(settings, extract_date)
     staged = incoming_dir(settings, extract_date)
     if not staged.exists():

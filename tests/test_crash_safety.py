@@ -175,3 +175,27 @@ def test_killed_at_point_leaves_everything_consistent_and_the_next_run_completes
         assert sorted(m["parameters"]["extracts"]) == [x for x in (D1, D2) if x <= d]
     assert {r.extract_date: (r.state, r.published) for r in feed.status(st, landing)} == {
         D1: ("promoted", "yes"), D2: ("promoted", "yes")}
+
+
+def test_two_runs_of_a_date_and_an_ingest_at_once_end_in_one_consistent_run(world):
+    """Issue 12, part 4: `run --date D` twice and an `ingest`, started together, all finish;
+    the night is gated once, and the published run is whole (never a mix)."""
+    st, landing = world
+    data = str(st.data_dir)
+    assert cli.main(["--data-dir", data, "ingest", "--landing", str(landing), "--no-validate"]) == 0
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CLAIMSCREEN_DATA_DIR": data}
+    commands = [["run", "--date", D2], ["run", "--date", D2], ["ingest", "--landing", str(landing)]]
+    procs = [subprocess.Popen([sys.executable, "-m", "pipeline.cli", "--data-dir", data, *c], env=env, cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for c in commands]
+    outs = [p.communicate(timeout=600) for p in procs]
+    for p, (out, err), c in zip(procs, outs, commands):
+        assert p.returncode == 0, f"{c}: exit {p.returncode}\n{out.decode()}\n{err.decode()}"
+    assert lake.ingested_dates(st) == [D1, D2]
+    promoted = [e for e in feed.ledger(st) if e["event"] == "promoted" and e["extract_date"] == D2]
+    assert len(promoted) == 1, "the night was gated and promoted once"
+    held = pq.read_table(validate.quarantined(st, D2)["settlements"]).to_pylist()
+    assert [r["settlement_id"] for r in held] == ["B04"]
+    m = published_ok(st.publish_dir / D2)
+    assert sorted(m["parameters"]["extracts"]) == [D1, D2]
+    assert_consistent(st)
+    assert_clean(st)
