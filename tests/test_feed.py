@@ -224,7 +224,14 @@ def test_blocked_middle_night_others_go_on_and_a_corrected_redelivery_needs_no_r
     before = validate.load_results(st, D2)["started_at"]
     assert claimscreen(st, "ingest", "--landing", str(landing)) == 3
     assert validate.load_results(st, D2)["started_at"] == before
+    # ... and `validate --date` runs the gate again on request (e.g. after a config change)
+    assert claimscreen(st, "validate", "--date", D2) == 3
+    assert validate.load_results(st, D2)["seconds"] >= 0 and feed.ledger(st)[-1]["event"] == "blocked"
     capsys.readouterr()
+    assert claimscreen(st, "status", "--json", "--landing", str(landing)) == 0
+    doc = {r["extract_date"]: r for r in json.loads(capsys.readouterr().out)}
+    assert doc[D2]["state"] == "blocked" and "settlement_id_not_null" in doc[D2]["why"][0]
+    assert doc[D3]["published"] == "yes" and doc[D3]["screened"]
 
     shutil.rmtree(landing / D2)
     shutil.copytree(pristine / D2, landing / D2)
