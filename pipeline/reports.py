@@ -37,7 +37,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipeline import lake, registry
+from pipeline import fonts, lake, registry
 from pipeline import report_svg as svg
 from pipeline.lake import sql_literal
 from pipeline.rules_config import load_rules
@@ -91,7 +91,7 @@ FINDING_COLUMNS = (  # column, header shown (English / 中文)
 )
 
 CSS = """
-body{font-family:'Noto Sans CJK SC','WenQuanYi Micro Hei','Microsoft YaHei',sans-serif;margin:24px auto;
+body{font-family:""" + fonts.CSS_FONT_FAMILY + """;margin:24px auto;
 max-width:1180px;color:#222;line-height:1.45}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;border-bottom:2px solid #3b6ea5;padding-bottom:3px;margin-top:28px}
 h3{font-size:15px;margin:18px 0 6px}
