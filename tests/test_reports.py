@@ -132,18 +132,58 @@ def test_institution_html_is_self_contained_and_bilingual(run):
         assert f["reason"].replace("'", "&#x27;") in page
 
 
-def test_grades_follow_the_percentile_bands(run):
+def test_grades_follow_the_evidence_and_the_rank(run):
     st, out = run
-    assert [reports.grade_of(p) for p in (0, 0.49, 0.5, 0.8, 0.95, 0.97, 1.0)] == \
-        ["A", "A", "B", "C", "D", "E", "E"]
+    # A: nothing open; with findings: by the share of screened institutions ranked above
+    assert [reports.grade_of(0, 0.0), reports.grade_of(3, 0.0), reports.grade_of(3, 0.029),
+            reports.grade_of(3, 0.03), reports.grade_of(3, 0.09), reports.grade_of(3, 0.2),
+            reports.grade_of(3, 0.25), reports.grade_of(1, 0.9)] == ["A", "E", "E", "D", "D", "C", "B", "B"]
     idx = pq.read_table(out / "reports" / "index.parquet").to_pylist()
     for r in idx:
-        assert r["grade"] == reports.grade_of(r["grade_percentile"])
+        assert r["grade"] == reports.grade_of(r["n_findings"], r["grade_share_above"])
+        assert (r["grade"] == "A") == (r["n_findings"] == 0)
+    # monotone: a more suspicious rank never carries a better grade; ties share one
+    worse = "ABCDE".index
+    for a in idx:
+        for b in idx:
+            if a["rank"] < b["rank"]:
+                assert worse(a["grade"]) >= worse(b["grade"]), (a["institution_id"], b["institution_id"])
+            if a["rank"] == b["rank"] and a["n_findings"] and b["n_findings"]:
+                assert a["grade"] == b["grade"]
     by = {r["institution_id"]: r for r in idx}
-    # clean in both runs: cleanest percentile; most suspicious tonight: the worst grade
-    assert by["H00000000003"]["grade"] == "A" and by["H00000000003"]["grade_percentile"] == 0
+    assert by["H00000000003"]["grade"] == "A"
     assert by["H00000000004"]["rank"] == 1 and by["H00000000004"]["grade"] == "E"
-    assert by["H00000000004"]["grade_runs"] == 2
+    # the grade of each published run, by the same rule, in its report
+    hist = by["H00000000004"]["grade_history"]
+    assert [h["run_date"] for h in hist] == ["2026-10-10", RUN_DATE] and by["H00000000004"]["grade_runs"] == 2
+    assert hist[-1]["grade"] == "E" and hist[-1]["rank"] == 1
+    page = (out / "reports" / "institutions" / "H00000000004.html").read_text(encoding="utf-8")
+    assert "Grade history / 历次等级" in page and "10-10" in page
+
+
+def test_grade_definition_is_on_the_overview_and_in_each_report(run):
+    st, out = run
+    pages = [(out / "overview.html").read_text(encoding="utf-8"),
+             (out / "reports" / "institutions" / "H00000000001.html").read_text(encoding="utf-8")]
+    for page in pages:
+        for g, (en, zh) in reports.GRADE_RULE.items():
+            assert en.replace("'", "&#x27;") in page and zh in page, g
+    assert "what makes an A and an E" in pages[0]
+
+
+def test_grade_is_monotone_with_rank_on_a_large_ranking(tmp_path):
+    """200 institutions, every tie and band boundary: grade never improves with a worse rank."""
+    con = duckdb.connect()
+    con.execute("CREATE TABLE report_history AS SELECT DATE '2026-10-12' AS run_date, "
+                "'I' || lpad(CAST(i AS VARCHAR), 3, '0') AS institution_id, "
+                "CAST(1 + i // 3 AS INTEGER) AS rank, CASE WHEN i < 150 THEN 1 + i % 4 ELSE 0 END AS n_findings "
+                "FROM range(200) AS t(i)")
+    rows = con.execute(f"SELECT rank, n_findings, {reports._grade_sql('n_findings', 'share')} AS grade FROM ("
+                       "SELECT *, (rank() OVER (ORDER BY rank) - 1) / 200.0 AS share FROM report_history) "
+                       "ORDER BY rank").fetchall()
+    grades = ["ABCDE".index(g) for _, _, g in rows]
+    assert grades == sorted(grades, reverse=True)
+    assert {g for _, _, g in rows} == set("ABCDE")
 
 
 def test_overview_links_every_report_and_shows_the_trend(run):
@@ -236,7 +276,7 @@ def test_key_content_is_visible_in_chromium(run):
             page = b.new_page()
             page.goto((out / "reports" / "institutions" / "H00000000004.html").as_uri())
             assert page.get_by_role("heading", name="Riverside Hospital").is_visible()
-            assert page.locator(".grade").is_visible()
+            assert page.locator('.grade[title="grade"]').is_visible()
             assert page.locator("td", has_text="死亡后就医").first.is_visible()
             page.goto((out / "overview.html").as_uri())
             assert page.get_by_role("heading", name="Flight-inspection target list / 飞行检查对象建议名单").is_visible()
