@@ -38,7 +38,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipeline import fonts, lake, registry
+from pipeline import fonts, lake, registry, terminal
 from pipeline import report_svg as svg
 from pipeline.lake import sql_literal
 from pipeline.rules_config import load_rules
@@ -230,6 +230,8 @@ def render_run(settings: Settings, run_date: str, folder: Path) -> dict:
         overview_html(folder, history, meta=meta), encoding="utf-8")
     meta["seconds"] = round(time.perf_counter() - t0, 2)
     meta["institution_reports"] = len(flagged)
+    terminal.log.info("%s reports: overview and %s institution reports (%.1fs)", run_date,
+                      f"{len(flagged):,}", meta["seconds"])
     return meta
 
 

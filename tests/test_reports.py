@@ -319,3 +319,28 @@ def test_a_run_without_findings_still_gets_an_overview(tmp_path):
     page = (out / "overview.html").read_text(encoding="utf-8")
     assert "Flight-inspection target list" in page and "H00000000003" not in page
     assert pq.read_table(out / "reports" / "index.parquet").num_rows == 1
+
+
+def test_demo_summary_columns_line_up_with_chinese_labels(run):
+    from test_terminal import assert_aligned
+
+    from pipeline import demo
+    st, out = run
+    text = demo.summary_text(out, RUN_DATE)
+    assert "Claims after death / 死亡后就医" in text and "Riverside Hospital" in text
+    assert "按规则统计" in text and "机构疑点排名前十" in text
+    assert_aligned(text, min_tables=2)
+    top = [line for line in text.splitlines() if "H00000000004" in line]
+    assert top and "│ E " in top[0]                                   # rank 1 carries its grade
+
+
+def test_screening_logs_a_line_per_stage_with_counts(run, tmp_path, caplog):
+    from pipeline import screen
+    st, out = run
+    with caplog.at_level("INFO", logger="claimscreen.progress"):
+        screen.screen(st, RUN_DATE, ["after_death"])
+    text = caplog.text
+    assert f"{RUN_DATE} features" in text
+    assert f"{RUN_DATE} detect after_death: 2 findings" in text
+    assert f"{RUN_DATE} rank: 6 institutions" in text
+    assert f"{RUN_DATE} reports: overview and 4 institution reports" in text
