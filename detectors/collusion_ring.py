@@ -695,7 +695,7 @@ def _draw_ring(r: dict, out: Path) -> Path:
                                    node_size=420 if t != "patient" else 220, label=bi(t, MEMBER_LABELS.get(t, "")))
     nx.draw_networkx_labels(g, pos, font_size=5, ax=ax,
                             labels={n: n.split(":")[0] + ":" + n[-6:] if ":" in n else n for n in g.nodes})
-    ax.legend(loc="upper left", fontsize=7, frameon=False)
+    ax.legend(loc="best", fontsize=7, frameon=False)
     n_p, n_d, fund = len(r["patients"]), len(r["doctors"]), f"{r['fund']:,.0f}"
     ax.set_title(f"{bi('Ring', '团伙')} {r['ring_id']}  score {r['score']:.2f}\n"
                  f"{bi(f'{n_p} patients', '参保人')}, {bi(f'{n_d} doctors', '医师')}, "

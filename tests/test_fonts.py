@@ -11,17 +11,23 @@ import pytest
 
 from pipeline import fonts, registry
 
-RING = {"ring_id": "RINGTEST01", "score": 3.25, "fund": 48_210.0,
-        "patients": ["patient:P000001", "patient:P000002", "patient:P000003"],
-        "doctors": ["doctor:D000000000001"],
-        "members": [("patient", "patient:P000001"), ("patient", "patient:P000002"),
-                    ("patient", "patient:P000003"), ("doctor", "doctor:D000000000001"),
-                    ("institution", "institution:H00000000001"), ("intermediary", "intermediary:ph-77")],
-        "edges": {"covisit": [("patient:P000001", "patient:P000002", 6.0),
-                              ("patient:P000002", "patient:P000003", 5.0)],
-                  "patient_doctor": [("patient:P000001", "doctor:D000000000001", 4.0)],
-                  "doctor_institution": [("doctor:D000000000001", "institution:H00000000001")],
-                  "intermediary": [("intermediary:ph-77", "patient:P000003")]}}
+def _ring() -> dict:
+    """A ring as the detector hands it to draw_ring: nine recruited patients, two doctors of
+    one clinic, a shared phone (an intermediary)."""
+    pats = [f"patient:P{i:06d}" for i in range(1, 10)]
+    docs = ["doctor:D000000000004", "doctor:D000000000007"]
+    inst = "institution:H00000000001"
+    return {"ring_id": "RING0001", "score": 3.25, "fund": 48_210.0, "patients": pats, "doctors": docs,
+            "members": [("patient", p) for p in pats] + [("doctor", d) for d in docs]
+                       + [("institution", inst), ("intermediary", "intermediary:phone-77")],
+            "edges": {"covisit": [(a, b, 4.0 + (i + j) % 5) for i, a in enumerate(pats)
+                                  for j, b in enumerate(pats) if i < j and (i + j) % 3],
+                      "patient_doctor": [(p, docs[i % 2], 3.0 + i % 4) for i, p in enumerate(pats)],
+                      "doctor_institution": [(d, inst) for d in docs],
+                      "intermediary": [("intermediary:phone-77", p) for p in pats[:4]]}}
+
+
+RING = _ring()
 
 
 def _ring_module():

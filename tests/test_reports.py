@@ -344,3 +344,50 @@ def test_screening_logs_a_line_per_stage_with_counts(run, tmp_path, caplog):
     assert f"{RUN_DATE} detect after_death: 2 findings" in text
     assert f"{RUN_DATE} rank: 6 institutions" in text
     assert f"{RUN_DATE} reports: overview and 4 institution reports" in text
+
+
+SCREENSHOTS = _ROOT / "docs" / "screenshots"
+
+
+def test_screenshots_of_the_overview_a_report_and_a_ring_picture(run, tmp_path):
+    """Full-page screenshots taken in Chromium: the overview, an institution report and a
+    ring picture inside its report. With CLAIMSCREEN_SCREENSHOTS=1 (scripts/screenshots.sh)
+    they replace docs/screenshots/."""
+    from test_fonts import RING, _ring_module
+    browser = chromium()
+    sync_api = pytest.importorskip("playwright.sync_api") if not os.environ.get("CI") else \
+        __import__("playwright.sync_api", fromlist=["sync_playwright"])
+    st, out = run
+    copy = tmp_path / RUN_DATE
+    shutil.copytree(out, copy)
+    rings = pq.read_table(copy / "rings.parquet")
+    ring = pa.table({"run_date": pa.array([date(2026, 10, 12)], pa.date32()),
+                     "ring_id": ["RING0001"], "member_type": ["institution"], "member_id": ["H00000000001"],
+                     "ring_score": [RING["score"]], "n_members": pa.array([len(RING["members"])], pa.int32())})
+    pq.write_table(ring.select(rings.schema.names).cast(rings.schema), copy / "rings.parquet")
+    (copy / "rings").mkdir()
+    _ring_module().draw_ring(RING, copy / "rings" / "RING0001.png")
+    reports.render_run(st, RUN_DATE, copy)
+    shots = {}
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=browser, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = b.new_page(viewport={"width": 1280, "height": 900})
+            page.goto((copy / "overview.html").as_uri())
+            assert page.get_by_text("what makes an A and an E").is_visible()
+            shots["run_overview.png"] = page.screenshot(full_page=True)
+            page.goto((copy / "reports" / "institutions" / "H00000000004.html").as_uri())
+            assert page.get_by_role("heading", name="Grade history / 历次等级").is_visible()
+            shots["institution_report.png"] = page.screenshot(full_page=True)
+            page.goto((copy / "reports" / "institutions" / "H00000000001.html").as_uri())
+            img = page.locator("img[alt='ring RING0001']")
+            assert img.is_visible() and img.evaluate("i => i.naturalWidth") > 500
+            shots["ring_picture.png"] = img.screenshot()
+        finally:
+            b.close()
+    for name, png in shots.items():
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000, name      # painted, not blank
+        (tmp_path / name).write_bytes(png)
+    if os.environ.get("CLAIMSCREEN_SCREENSHOTS"):
+        for name, png in shots.items():
+            (SCREENSHOTS / name).write_bytes(png)
