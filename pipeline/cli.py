@@ -25,6 +25,8 @@ def cmd_synth(args) -> int:
     def progress(day: str) -> None:
         written.append(day)
         terminal.step(len(written), args.days, f"synth {day}: extract written", time.perf_counter() - t0)
+    terminal.log.info("synth: world at scale %s (seed %s), planting schemes and look-alikes ...",
+                      args.scale, args.seed)
     summary = synth.generate(Path(args.out), days=args.days, scale=args.scale, seed=args.seed,
                              start=args.start, fraud=not args.no_fraud, profile=args.profile,
                              progress=progress)
