@@ -106,3 +106,20 @@ def test_progress_lines_go_to_the_log_for_airflow(caplog):
     with caplog.at_level(logging.INFO, logger="claimscreen.progress"):
         terminal.step(1, 2, "detect after_death: 7 findings", 0.5)
     assert "[1/2] detect after_death: 7 findings (0.5s)" in caplog.text
+
+
+def test_synth_reports_each_night_on_a_terminal_and_nothing_under_quiet(tmp_path, monkeypatch, capsys):
+    for quiet in (False, True):
+        err = _Tty()
+        monkeypatch.setattr("sys.stderr", err)
+        argv = (["--quiet"] if quiet else []) + ["synth", "--out", str(tmp_path / f"q{quiet}"), "--days", "2",
+                                                 "--scale", "0.05"]
+        assert cli.main(argv) == 0
+        assert '"dates"' in capsys.readouterr().out                       # the summary still prints
+        lines = err.getvalue().splitlines()
+        if quiet:
+            assert lines == []
+        else:
+            assert lines[0].startswith("synth: world at scale 0.05")
+            assert [line.split(" (")[0] for line in lines[1:]] == [
+                "[1/2] synth 2026-10-01: extract written", "[2/2] synth 2026-10-02: extract written"]
