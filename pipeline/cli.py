@@ -19,9 +19,17 @@ def _settings(args) -> Settings:
 
 
 def cmd_synth(args) -> int:
-    from pipeline import synth
+    from pipeline import synth, terminal
+    t0, written = time.perf_counter(), []
+
+    def progress(day: str) -> None:
+        written.append(day)
+        terminal.step(len(written), args.days, f"synth {day}: extract written", time.perf_counter() - t0)
+    terminal.log.info("synth: world at scale %s (seed %s), planting schemes and look-alikes ...",
+                      args.scale, args.seed)
     summary = synth.generate(Path(args.out), days=args.days, scale=args.scale, seed=args.seed,
-                             start=args.start, fraud=not args.no_fraud, profile=args.profile)
+                             start=args.start, fraud=not args.no_fraud, profile=args.profile,
+                             progress=progress)
     print(json.dumps(summary, indent=1, default=str))
     return 0
 
@@ -120,7 +128,7 @@ def cmd_status(args) -> int:
 def cmd_quarantine(args) -> int:
     import duckdb
 
-    from pipeline import validate
+    from pipeline import terminal, validate
     from pipeline.lake import sql_literal
     files = validate.quarantined(_settings(args), args.date)
     if not files:
@@ -131,8 +139,7 @@ def cmd_quarantine(args) -> int:
         rel = f"read_parquet({sql_literal(path)}, hive_partitioning = false)"
         counts = con.execute(f"SELECT reason_code, expectation, count(*) FROM {rel} GROUP BY 1, 2 ORDER BY 1").fetchall()
         print(f"{table}: {path}")
-        for reason, rule, n in counts:
-            print(f"  {reason:40s} {rule:45s} {n}")
+        print(terminal.table(["reason / 原因", "expectation / 校验规则", "rows / 行数"], counts))
         if args.rows:
             print(con.sql(f"SELECT * FROM {rel} LIMIT {int(args.rows)}"))
     return 0
@@ -176,10 +183,11 @@ def cmd_backfill(args) -> int:
 
 
 def cmd_detectors(args) -> int:
-    from pipeline import registry
-    for d in registry.all_detectors():
-        params = ", ".join(f"{p.name}={p.default}" for p in d.params)
-        print(f"{d.id:28s} {d.label:45s} {d.family:10s} {d.judgement:10s} {params}")
+    from pipeline import registry, terminal
+    print(terminal.table(
+        ["detector", "name / 名称", "family / 类别", "judgement / 判定", "parameters / 参数"],
+        [(d.id, d.label, d.family, d.judgement, ", ".join(f"{p.name}={p.default}" for p in d.params))
+         for d in registry.all_detectors()]))
     return 0
 
 
@@ -207,7 +215,7 @@ def cmd_evaluate(args) -> int:
 
 def cmd_demo(args) -> int:
     from pipeline import demo
-    return demo.main(_settings(args), days=args.days, scale=args.scale, seed=args.seed)
+    return demo.main(_settings(args), days=args.days, scale=args.scale, seed=args.seed, quiet=args.quiet)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -215,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", help="settings TOML file (default: $CLAIMSCREEN_CONFIG or none)")
     ap.add_argument("--data-dir", help="root of landing/lake/work/published (default: ./data)")
     ap.add_argument("-v", "--verbose", action="store_true")
+    ap.add_argument("-q", "--quiet", action="store_true",
+                    help="no progress lines (they go to a terminal's stderr only, never to a pipe)")
     sub = ap.add_subparsers(dest="cmd", required=True)
 
     p = sub.add_parser("synth", help="write synthetic nightly extracts and their ground truth")
@@ -298,7 +308,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(message)s")
-    return args.fn(args)
+    from pipeline import terminal
+    terminal.show_progress(not args.quiet)
+    try:
+        return args.fn(args)
+    finally:
+        terminal.reset_progress()
 
 
 if __name__ == "__main__":
