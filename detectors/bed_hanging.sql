@@ -10,6 +10,9 @@ params:
   grace_days:
     default: 3
     description: first days of a stay never counted idle (admission work-up, a patient settling in; the days a bed-hanging stay spends its few real items)
+  min_care_share_of_day:
+    default: 0.15
+    description: care billed on a day below this share of that day's bed, nursing and fee counts as none (a tablet or a finger-prick test does not make a treated day; real care costs as much as the bed)
   min_idle_days:
     default: 5
     description: idle days (bed, daily nursing and fees only) a stay needs to be reported; fewer is a weekend or a wait for a report, not a stay kept open to bill beds
@@ -37,9 +40,10 @@ scheme: |
   cheap item to look active.
 score: |
   Per stay, days are the billed nights with a bed, daily-nursing or daily-fee line. A day
-  is idle when no drug or herbal medicine covers it (a drug covers its service date and
-  the days_supply - 1 days after), and no exam, lab, treatment, operation or hourly
-  nursing is billed on it. Days before grace_days after admission, and days up to the
+  is idle when the care billed for it (drugs and herbal medicine, their money spread over
+  the service date and the days_supply - 1 days after; exams, labs, treatments,
+  operations, hourly nursing) is below min_care_share_of_day of its bed, nursing and
+  fee money: none at all, or a token item. Days before grace_days after admission, and days up to the
   stay's last operation (a pre-surgery wait), are not assessed. Score =
   idle share x ln(1 + idle days) + max(0, idle share - peers' idle share), where peers
   are the stays of the same diagnosis category (first three characters) at other
@@ -90,13 +94,15 @@ care_lines AS (
        OR (l.item_category = 'nursing' AND l.hours_per_unit IS NOT NULL)
 ),
 care_days AS (
-    SELECT DISTINCT settlement_id, service_date AS day
-    FROM care_lines
-    WHERE cover_days = 1
-    UNION
-    SELECT settlement_id, CAST(service_date + to_days(CAST(k AS INTEGER)) AS DATE) AS day
-    FROM (SELECT settlement_id, service_date, unnest(range(cover_days)) AS k
-          FROM care_lines WHERE cover_days > 1)
+    -- care billed per day; a drug's money is spread over the days it covers
+    SELECT settlement_id, day, sum(care_amount) AS care_amount
+    FROM (SELECT settlement_id, service_date AS day, amount AS care_amount
+          FROM care_lines WHERE cover_days = 1
+          UNION ALL
+          SELECT settlement_id, CAST(service_date + to_days(CAST(k AS INTEGER)) AS DATE), amount / cover_days
+          FROM (SELECT settlement_id, service_date, amount, cover_days, unnest(range(cover_days)) AS k
+                FROM care_lines WHERE cover_days > 1))
+    GROUP BY settlement_id, day
 ),
 last_surgery AS (
     SELECT settlement_id, max(service_date) AS last_surgery_date
@@ -107,7 +113,8 @@ last_surgery AS (
 assessed AS (
     -- billed nights after the grace period and after the last operation
     SELECT h.settlement_id, h.day, h.hotel_fund, h.hotel_amount,
-           c.day IS NULL AS idle
+           coalesce(c.care_amount, 0) AS care_amount,
+           c.day IS NULL OR c.care_amount < $min_care_share_of_day * h.hotel_amount AS idle
     FROM hotel_days AS h
     JOIN stay AS s USING (settlement_id)
     LEFT JOIN last_surgery AS o USING (settlement_id)
@@ -195,7 +202,7 @@ SELECT
     [settlement_id] AS settlement_ids,
     score,
     idle_fund AS amount_at_risk,
-    format('Stay {} ({} to {}, {} day(s), {}) billed bed, nursing and fees with no drug, test or treatment on {} of its {} assessed days ({}%){}{}.',
+    format('Stay {} ({} to {}, {} day(s), {}) billed bed, nursing and fees with no drug, test or treatment (or only a token item) on {} of its {} assessed days ({}%){}{}.',
            settlement_id, CAST(admit_date AS VARCHAR), CAST(discharge_date AS VARCHAR), los_days,
            coalesce(primary_dx, 'no diagnosis'), idle_days, assessed_days, round(100 * idle_share),
            CASE WHEN later_care_lines = 0
