@@ -1,4 +1,5 @@
-/*---
+"""
+---
 id: false_hospitalization
 name_en: False hospitalisation
 name_zh: 虚假住院
@@ -27,7 +28,7 @@ params:
     description: age from which a patient counts as elderly
   min_institution_stays:
     default: 3
-    description: reported stays an institution needs for a roll-up finding of its own
+    description: reported stays an institution needs for a roll-up finding of its own and for its patients to be published as a ring
 reads: [stays, lines, claims]
 scheme: |
   Patients (often elderly, recruited from a few villages or one address, sometimes
@@ -52,14 +53,22 @@ score: |
   that are outpatient, from 50 % to 90 %), 0.5 x elderly, 0.5 x no outpatient contact at
   the institution in the prior_contact_days before. Reported at min_score with at least
   min_core from the strong signs. An institution with min_institution_stays reported
-  stays gets a roll-up finding: score = mean stay score + ln(reported stays).
+  stays gets a roll-up finding: score = mean stay score + ln(reported stays), and is
+  published in rings.parquet with the patients of its reported stays (the recruits):
+  ring FH-<institution id>, ring_score = the roll-up score.
 false_positives: |
   A genuinely busy tertiary hospital admits many patients every day with standard
   clinical pathways: its admissions do not spike against its own median and its item
   lists vary. Family members admitted together after one accident share an address;
   long-stay rehabilitation wards are bed-heavy. A legitimate transfer between hospitals
   has no prior outpatient contact at the second one.
----*/
+---
+"""
+from __future__ import annotations
+
+
+REPORTED_SQL = """
+CREATE OR REPLACE TEMP TABLE _fh_reported AS
 WITH stay AS (
     SELECT settlement_id, patient_id, institution_id, doctor_id, admit_date, discharge_date,
            los_days, primary_dx, dx_category, fund_paid, total_amount, age,
@@ -253,11 +262,13 @@ scored AS (
            t_template + t_batch + t_spike + t_bed_hanging + t_uniform_los + t_mild_dx
                + t_elderly + t_no_prior_contact AS score
     FROM terms
-),
-reported AS (
-    SELECT * FROM scored
+)
+SELECT * FROM scored
     WHERE score >= $min_score AND core >= $min_core
-),
+"""
+
+FINDINGS_SQL = """
+WITH reported AS (SELECT * FROM _fh_reported),
 stay_findings AS (
     SELECT
         settlement_id AS finding_key,
@@ -332,3 +343,40 @@ institution_rollup AS (
 SELECT * FROM stay_findings
 UNION ALL
 SELECT * FROM institution_rollup
+
+"""
+
+#: one ring per institution with min_institution_stays reported stays: the institution and
+#: the patients of those stays (the recruits)
+RINGS_SQL = """
+WITH inst AS (
+    SELECT institution_id, avg(score) + ln(count(*)) AS ring_score
+    FROM _fh_reported
+    GROUP BY institution_id
+    HAVING count(*) >= $min_institution_stays
+),
+members AS (
+    SELECT DISTINCT r.institution_id, 'patient' AS member_type, r.patient_id AS member_id
+    FROM _fh_reported AS r SEMI JOIN inst USING (institution_id)
+    UNION ALL
+    SELECT institution_id, 'institution', institution_id FROM inst
+)
+SELECT concat('FH-', m.institution_id) AS ring_id, m.member_type, m.member_id, i.ring_score,
+       CAST(count(*) OVER (PARTITION BY m.institution_id) AS INTEGER) AS n_members
+FROM members AS m JOIN inst AS i USING (institution_id)
+ORDER BY ring_id, member_type, member_id
+"""
+
+
+def _bind(sql: str, params: dict) -> dict:
+    return {k: v for k, v in params.items() if f"${k}" in sql}
+
+
+def detect(con, params, ctx):
+    con.execute(REPORTED_SQL, _bind(REPORTED_SQL, params))
+    try:
+        findings = con.sql(FINDINGS_SQL, params=_bind(FINDINGS_SQL, params)).to_arrow_table()
+        rings = con.sql(RINGS_SQL, params=_bind(RINGS_SQL, params)).to_arrow_table()
+    finally:
+        con.execute("DROP TABLE IF EXISTS _fh_reported")
+    return {"findings": findings, "rings": rings}
