@@ -12,7 +12,7 @@ params:
     description: first days of a stay never counted idle (admission work-up, a patient settling in; the days a bed-hanging stay spends its few real items)
   min_care_share_of_day:
     default: 0.15
-    description: care billed on a day below this share of that day's bed, nursing and fee counts as none (a tablet or a finger-prick test does not make a treated day; real care costs as much as the bed)
+    description: care billed on a day below this share of that day's bed, nursing and fee counts as none (a single tablet or a finger-prick test does not make a treated day); a course of medicine covering the day always counts
   min_idle_days:
     default: 5
     description: idle days (bed, daily nursing and fees only) a stay needs to be reported; fewer is a weekend or a wait for a report, not a stay kept open to bill beds
@@ -40,11 +40,13 @@ scheme: |
   cheap item to look active.
 score: |
   Per stay, days are the billed nights with a bed, daily-nursing or daily-fee line. A day
-  is idle when the care billed for it (drugs and herbal medicine, their money spread over
-  the service date and the days_supply - 1 days after; exams, labs, treatments,
-  operations, hourly nursing) is below min_care_share_of_day of its bed, nursing and
-  fee money: none at all, or a token item. Days before grace_days after admission, and days up to the
-  stay's last operation (a pre-surgery wait), are not assessed. Score =
+  is idle when no course of medicine covers it (a drug or herbal medicine dispensed
+  with days_supply d covers its service date and the d - 1 days after) and the care
+  billed on it (drugs, exams, labs, treatments, operations, hourly nursing) is below
+  min_care_share_of_day of its bed, nursing and fee money: none at all, or a token item.
+  Days before grace_days after admission, and days up to the stay's last operation (a
+  pre-surgery wait), are not assessed. Reported at min_idle_days idle days making
+  min_idle_share of the assessed days. Score =
   idle share x ln(1 + idle days) + max(0, idle share - peers' idle share), where peers
   are the stays of the same diagnosis category (first three characters) at other
   institutions. amount_at_risk = the fund money of the idle days' bed, nursing and fee
@@ -94,12 +96,13 @@ care_lines AS (
        OR (l.item_category = 'nursing' AND l.hours_per_unit IS NOT NULL)
 ),
 care_days AS (
-    -- care billed per day; a drug's money is spread over the days it covers
-    SELECT settlement_id, day, sum(care_amount) AS care_amount
-    FROM (SELECT settlement_id, service_date AS day, amount AS care_amount
+    -- care billed per day; a course of medicine (days_supply of 2 or more) covers every
+    -- day it lasts whatever it costs, an item of one day must be worth something
+    SELECT settlement_id, day, sum(care_amount) AS care_amount, bool_or(course) AS on_course
+    FROM (SELECT settlement_id, service_date AS day, amount AS care_amount, false AS course
           FROM care_lines WHERE cover_days = 1
           UNION ALL
-          SELECT settlement_id, CAST(service_date + to_days(CAST(k AS INTEGER)) AS DATE), amount / cover_days
+          SELECT settlement_id, CAST(service_date + to_days(CAST(k AS INTEGER)) AS DATE), amount / cover_days, true
           FROM (SELECT settlement_id, service_date, amount, cover_days, unnest(range(cover_days)) AS k
                 FROM care_lines WHERE cover_days > 1))
     GROUP BY settlement_id, day
@@ -114,7 +117,7 @@ assessed AS (
     -- billed nights after the grace period and after the last operation
     SELECT h.settlement_id, h.day, h.hotel_fund, h.hotel_amount,
            coalesce(c.care_amount, 0) AS care_amount,
-           c.day IS NULL OR c.care_amount < $min_care_share_of_day * h.hotel_amount AS idle
+           c.day IS NULL OR (NOT c.on_course AND c.care_amount < $min_care_share_of_day * h.hotel_amount) AS idle
     FROM hotel_days AS h
     JOIN stay AS s USING (settlement_id)
     LEFT JOIN last_surgery AS o USING (settlement_id)
