@@ -139,9 +139,10 @@ def _palliative(W: World, rng, out: SchemeOutput, rows: list, variant: int) -> N
 
 
 def _death_in_hospital(W: World, rng, out: SchemeOutput, rows: list, variant: int) -> None:
-    """A patient who dies on the ward: treated at first, comfort care in the last days (or
-    a sudden death after daily care), discharged on the day of death and settled by the
-    family one to five days later."""
+    """A patient who dies on the ward: treated every day, with only comfort care (oxygen
+    now and then) in the last two to four days, or treated to the end; discharged on the
+    day of death and settled by the family one to five days later (the death may not be
+    in the registry yet when the stay is screened)."""
     p = W.take_patients(1, ag=ELDERLY)[0]
     inst = pick_inst(W, rng, IP, 0.0)
     dx = W.dx_index[("I63.9", "I50.9", "J44.9", "C34.9")[int(rng.integers(0, 4))]]
@@ -151,16 +152,18 @@ def _death_in_hospital(W: World, rng, out: SchemeOutput, rows: list, variant: in
     admit = death - los
     W.death[p] = death
     lines, base = _hotel(W, rng, admit, death)
-    treated_until = admit + (int(rng.integers(2, 5)) if variant == 0 else los)
+    comfort = int(rng.integers(2, 5)) if variant == 0 else 0
+    oxygen = W.item_index_by_name("Oxygen inhalation (per hour)")
     for d in range(admit, death + 1):
-        if d < treated_until:
+        if d < death - comfort:
             lines += _care(W, rng, p, inst, dx, d, int(rng.integers(1, 4)), base)
-        elif rng.random() < 0.2:
-            lines += _care(W, rng, p, inst, dx, d, 1, base, ("drug",))
+        elif rng.random() < 0.5:
+            lines.append(Line(oxygen, d, int(rng.integers(4, 13)) * 1000))
     s = out.add(W.settlement(rng, p, inst, IP, death + lag, lines, dx=dx, admit=admit, discharge=death))
+    last = f"comfort care in the last {comfort} days" if comfort else "daily care to the end"
     rows.append(_la("death_in_hospital_settled_after",
-                    f"died on the ward after {los} days ({'comfort care in the last days' if variant == 0 else 'daily care'}), "
-                    f"settled {lag} day(s) after the death", W.pid(p), W.inst_id_list[inst], [s.id]))
+                    f"died on the ward after {los} days ({last}), settled {lag} day(s) after the death",
+                    W.pid(p), W.inst_id_list[inst], [s.id]))
 
 
 def plant(W: World, rng, scale: float) -> tuple[SchemeOutput, list[dict]]:
