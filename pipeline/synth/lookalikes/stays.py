@@ -35,6 +35,14 @@ def _care(W: World, rng, p: int, inst: int, dx: int | None, day: int, n: int, ba
     return out
 
 
+def _patient(W: World, ag: int | None = None, sex: int | None = None) -> int | None:
+    """A reserved person, or None when the pool (tiny worlds) has none of that kind left."""
+    try:
+        return W.take_patients(1, ag=ag, sex=sex)[0]
+    except RuntimeError:
+        return None
+
+
 def _hospital(W: World, rng, min_level: int = 1) -> int:
     pool = np.flatnonzero((W.inst_kind == HOSP) & (W.inst_level >= min_level))
     return int(pool[int(rng.integers(0, len(pool)))])
@@ -44,7 +52,9 @@ def _long_daily_care(W: World, rng, out: SchemeOutput, rows: list, variant: int)
     """A long stay (rehabilitation after a stroke, COPD, heart failure) with care every day:
     daily infusions and drugs, daily physiotherapy, or oral drugs dispensed for several
     days at a time (a drug's days_supply covers the days it lasts)."""
-    p = W.take_patients(1, ag=adult_or_elderly(rng))[0]
+    p = _patient(W, adult_or_elderly(rng))
+    if p is None:
+        return
     inst = pick_inst(W, rng, IP, 0.0)
     dx = pick_dx(W, rng, IP, p)
     los = int(rng.integers(14, 36))
@@ -82,7 +92,9 @@ def _pre_surgery_wait(W: World, rng, out: SchemeOutput, rows: list, variant: int
     """Admitted for an operation: tests on the first days, then a wait of several days on
     the ward for the theatre slot (or for the swelling to go down), then the operation and
     post-operative care."""
-    p = W.take_patients(1, ag=adult_or_elderly(rng))[0]
+    p = _patient(W, adult_or_elderly(rng))
+    if p is None:
+        return
     inst = _hospital(W, rng, 2)
     fits = [(name, code) for name, code in SURGERY
             if W.compatible(W.item_index_by_name(name), IP, int(W.sex[p]), int(W.agegroup[p]),
@@ -115,7 +127,9 @@ def _palliative(W: World, rng, out: SchemeOutput, rows: list, variant: int) -> N
     """Palliative care (Z51.5): comfort care on the ward, bed and nursing most days with an
     analgesic or oxygen now and then. Coded as the primary diagnosis, or as a secondary
     one beside the cancer."""
-    p = W.take_patients(1, ag=ELDERLY)[0]
+    p = _patient(W, ELDERLY)
+    if p is None:
+        return
     inst = pick_inst(W, rng, IP, 0.0)
     dx = W.dx_index["C34.9"]
     los = int(rng.integers(12, 31))
@@ -143,7 +157,9 @@ def _death_in_hospital(W: World, rng, out: SchemeOutput, rows: list, variant: in
     now and then) in the last two to four days, or treated to the end; discharged on the
     day of death and settled by the family one to five days later (the death may not be
     in the registry yet when the stay is screened)."""
-    p = W.take_patients(1, ag=ELDERLY)[0]
+    p = _patient(W, ELDERLY)
+    if p is None:
+        return
     inst = pick_inst(W, rng, IP, 0.0)
     dx = W.dx_index[("I63.9", "I50.9", "J44.9", "C34.9")[int(rng.integers(0, 4))]]
     lag = int(rng.integers(1, 6))
