@@ -80,3 +80,35 @@ def test_collusion_rings_are_still_matched(month):
     _, _, result = month
     r = result["rings"]
     assert r["found"] == r["planted"], r
+
+
+def test_false_hospitalization_ring_takes_in_weaker_recruits_of_the_same_villages(month, tmp_path):
+    """Raise the reporting bar so only a few recruits pass it: the others, weaker but sharing
+    an address or phone with them at that hospital, still join the stay findings and the ring."""
+    import yaml
+
+    from pipeline import ROOT, detect
+    root, run, _ = month
+    con = duckdb.connect()
+    scores = sorted((r[0] for r in con.sql(f"""
+        SELECT score FROM read_parquet('{run}/findings.parquet')
+        WHERE detector_id = 'false_hospitalization' AND entity_type = 'settlement'""").fetchall()),
+        reverse=True)
+    assert len(scores) >= 6
+    doc = yaml.safe_load((ROOT / "data" / "rules.yaml").read_text(encoding="utf-8"))
+    doc["defaults"]["false_hospitalization"].update(min_score=float(scores[3]), ring_min_score=float(scores[-1]))
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    st = load_settings(data_dir=root / "data", rules_file=rules)
+    detect.detect(st, run.name, ["false_hospitalization"])
+    out = detect.findings_dir(st, run.name)
+    rows = con.sql(f"""SELECT patient_id, CAST(json_extract(evidence, '$.via_ring') AS BOOLEAN), reason
+                       FROM read_parquet('{out}/false_hospitalization.parquet')
+                       WHERE entity_type = 'settlement'""").fetchall()
+    strong = {p for p, via, _ in rows if not via}
+    linked = {p for p, via, _ in rows if via}
+    assert len(strong) >= 3 and linked, (strong, linked)
+    assert all("shares an address or phone" in reason for _, via, reason in rows if via)
+    ring = {r[0] for r in con.sql(f"""SELECT member_id FROM read_parquet('{out}/false_hospitalization.rings.parquet')
+                                     WHERE member_type = 'patient'""").fetchall()}
+    assert linked <= ring, (linked, ring)
