@@ -19,6 +19,9 @@ params:
   min_idle_share:
     default: 0.7
     description: share of the days after the grace period that are idle; below it the patient is still being treated most days
+  min_idle_run:
+    default: 7
+    description: consecutive idle nights that are reported whatever the share (a week on the ward with nothing given after the treatment ended, 压床), unless the diagnosis's stays elsewhere are mostly idle
   min_peer_gap:
     default: 0.3
     description: how far the stay's idle share must exceed that of the same diagnosis category at other institutions (when they have min_peer_stays stays), so a diagnosis whose patients honestly rest in bed is judged against its own kind
@@ -46,7 +49,8 @@ score: |
   min_care_share_of_day of its bed, nursing and fee money: none at all, or a token item.
   Days before grace_days after admission, and days up to the stay's last operation (a
   pre-surgery wait), are not assessed. Reported at min_idle_days idle days making
-  min_idle_share of the assessed days. Score =
+  min_idle_share of the assessed days, or at a stretch of min_idle_run consecutive idle
+  nights. Score =
   idle share x ln(1 + idle days) + max(0, idle share - peers' idle share), where peers
   are the stays of the same diagnosis category (first three characters) at other
   institutions. amount_at_risk = the fund money of the idle days' bed, nursing and fee
@@ -125,6 +129,17 @@ assessed AS (
     WHERE h.day >= s.admit_date + to_days(CAST($grace_days AS INTEGER))
       AND (o.last_surgery_date IS NULL OR h.day > o.last_surgery_date)
 ),
+idle_runs AS (
+    -- consecutive idle nights (gaps and islands): the longest stretch after treatment stopped
+    SELECT settlement_id, max(run_days) AS longest_idle_run
+    FROM (SELECT settlement_id, count(*) AS run_days
+          FROM (SELECT settlement_id, day,
+                       date_diff('day', DATE '2000-01-01', day)
+                           - row_number() OVER (PARTITION BY settlement_id ORDER BY day) AS island
+                FROM assessed WHERE idle)
+          GROUP BY settlement_id, island)
+    GROUP BY settlement_id
+),
 per_stay AS (
     SELECT settlement_id,
            count(*) AS assessed_days,
@@ -150,12 +165,14 @@ measured AS (
     SELECT s.*, p.assessed_days, p.idle_days, p.idle_fund, p.idle_amount,
            p.first_idle_day, p.last_idle_day,
            p.idle_days / p.assessed_days AS idle_share,
+           coalesce(r.longest_idle_run, 0) AS longest_idle_run,
            coalesce(cc.early_care_lines, 0) AS early_care_lines,
            coalesce(cc.later_care_lines, 0) AS later_care_lines,
            coalesce(cc.later_care_amount, 0) AS later_care_amount,
            o.last_surgery_date
     FROM stay AS s
     JOIN per_stay AS p USING (settlement_id)
+    LEFT JOIN idle_runs AS r USING (settlement_id)
     LEFT JOIN care_counts AS cc USING (settlement_id)
     LEFT JOIN last_surgery AS o USING (settlement_id)
 ),
@@ -186,10 +203,13 @@ reported AS (
                + greatest(m.idle_share - coalesce(p.peer_idle_share, 0), 0) AS score
     FROM measured AS m
     LEFT JOIN peers AS p ON p.dx_category IS NOT DISTINCT FROM m.dx_category AND p.institution_id = m.institution_id
-    WHERE m.idle_days >= $min_idle_days
-      AND m.idle_share >= $min_idle_share
-      AND (p.peer_stays IS NULL OR p.peer_stays < $min_peer_stays OR p.peer_idle_share IS NULL
-           OR m.idle_share - p.peer_idle_share >= $min_peer_gap)
+    WHERE ((m.idle_days >= $min_idle_days AND m.idle_share >= $min_idle_share
+            AND (p.peer_stays IS NULL OR p.peer_stays < $min_peer_stays OR p.peer_idle_share IS NULL
+                 OR m.idle_share - p.peer_idle_share >= $min_peer_gap))
+           -- or a long stretch of nothing, in a diagnosis whose stays are not mostly idle
+           OR (m.longest_idle_run >= $min_idle_run
+               AND (p.peer_stays IS NULL OR p.peer_stays < $min_peer_stays OR p.peer_idle_share IS NULL
+                    OR p.peer_idle_share < 1 - $min_idle_share)))
       AND NOT list_contains(CAST($exempt_dx AS VARCHAR[]), m.primary_dx)
       AND len(list_intersect(coalesce(m.secondary_dx, []), CAST($exempt_dx AS VARCHAR[]))) = 0
       AND NOT ($exempt_death_in_stay AND m.death_date IS NOT NULL
@@ -205,9 +225,10 @@ SELECT
     [settlement_id] AS settlement_ids,
     score,
     idle_fund AS amount_at_risk,
-    format('Stay {} ({} to {}, {} day(s), {}) billed bed, nursing and fees with no drug, test or treatment (or only a token item) on {} of its {} assessed days ({}%){}{}.',
+    format('Stay {} ({} to {}, {} day(s), {}) billed bed, nursing and fees with no drug, test or treatment (or only a token item) on {} of its {} assessed days ({}%, at most {} in a row){}{}.',
            settlement_id, CAST(admit_date AS VARCHAR), CAST(discharge_date AS VARCHAR), los_days,
            coalesce(primary_dx, 'no diagnosis'), idle_days, assessed_days, round(100 * idle_share),
+           longest_idle_run,
            CASE WHEN later_care_lines = 0
                 THEN format(' after {} care item(s) on the first {} days', early_care_lines, $grace_days)
                 ELSE format('; {} care item(s) after the first {} days', later_care_lines, $grace_days) END,
@@ -217,7 +238,8 @@ SELECT
     CAST(json_object(
         'admit_date', admit_date, 'discharge_date', discharge_date, 'los_days', los_days,
         'primary_dx', primary_dx, 'assessed_days', assessed_days, 'idle_days', idle_days,
-        'idle_share', round(idle_share, 3), 'first_idle_day', first_idle_day,
+        'idle_share', round(idle_share, 3), 'longest_idle_run', longest_idle_run,
+        'first_idle_day', first_idle_day,
         'last_idle_day', last_idle_day, 'idle_bed_nursing_fee_amount', idle_amount,
         'idle_bed_nursing_fee_fund', idle_fund, 'early_care_lines', early_care_lines,
         'later_care_lines', later_care_lines, 'later_care_amount', later_care_amount,

@@ -10,7 +10,9 @@ hospitals now and then:
   eight days so the stay does not look empty (12-26 nights);
 - long idle: a long stay (24-45 nights) with a little care on the first days and one or
   two items later;
-- admitted on paper: a test or two on the admission day and nothing else (8-16 nights).
+- admitted on paper: a test or two on the admission day and nothing else (8-16 nights);
+- kept after treatment: treated every day for 6-14 days, then kept 7-12 more nights with
+  nothing given (压床) before discharge.
 
 Patients are reserved persons drawn from the end of the pool (the schemes after this one
 in name order keep the patients they always had). Only bed-hanging is wrong with these
@@ -25,7 +27,8 @@ from pipeline.synth.schemes._common import day_in, pick_dx, pick_inst
 from pipeline.synth.world import Line, World
 
 SCHEME_ID = "bed_hanging"
-VARIANTS = ("treated_then_idle", "sporadic_cheap_items", "long_idle", "admitted_on_paper")
+VARIANTS = ("treated_then_idle", "sporadic_cheap_items", "long_idle", "admitted_on_paper",
+            "kept_after_treatment")
 CARE = ("drug", "herbal", "exam", "lab", "treatment")
 CHEAP = 15 * 10000          # ten-thousandths of a yuan: a cheap item
 
@@ -56,15 +59,16 @@ def plant(W: World, days, rng, scale) -> SchemeOutput:
         p = W.take_patients(1, from_end=True)[0]
         inst = pick_inst(W, rng, IP, 0.75)
         dx = pick_dx(W, rng, IP, p)
-        los = {"treated_then_idle": (10, 21), "sporadic_cheap_items": (12, 27),
-               "long_idle": (24, 46), "admitted_on_paper": (8, 17)}[variant]
+        treated = {"admitted_on_paper": 1, "kept_after_treatment": int(rng.integers(6, 15))}.get(
+            variant, int(rng.integers(1, 4)))
+        los = {"treated_then_idle": (10, 21), "sporadic_cheap_items": (12, 27), "long_idle": (24, 46),
+               "admitted_on_paper": (8, 17), "kept_after_treatment": (treated + 7, treated + 13)}[variant]
         los = int(rng.integers(*los))
         discharge = day_in(W, rng, 0, 0)
         admit = discharge - los
         bed = W.bed_items[int(rng.integers(0, 2))]
         nurse = int(rng.choice(W.nursing_items))
         lines = [Line(item, d, 1000) for d in range(admit, discharge) for item in (bed, nurse, W.ip_fee)]
-        treated = 1 if variant == "admitted_on_paper" else int(rng.integers(1, 4))
         for d in range(admit, admit + treated):
             n = int(rng.integers(1, 3)) if variant == "admitted_on_paper" else int(rng.integers(2, 6))
             lines += _care_day(W, rng, p, inst, dx, d, n, {bed, nurse, W.ip_fee})
