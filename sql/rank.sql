@@ -11,7 +11,9 @@
 --                 rule is a fact, a model's suspicion is an inference with look-alikes
 --   strength(f) = score(f) / the strongest score of detector d tonight       (0..1]
 --   w(f)        = 0.5 for findings about a person (patient, ring), else 1, divided by the
---                 number of institutions the findings about the same patient are charged to
+--                 number of institutions the findings about the same patient are charged to;
+--                 one patient's findings of one detector at one institution count at most
+--                 their strongest + 0.5 (evidence counted per patient, not per line)
 --   size(i)     = sqrt(median settlements of institutions of its kind / its settlements),
 --                 capped to [0.1, 2]: evidence counted as a rate, so a large hospital's many
 --                 weak findings do not outrank a small culprit's few flagrant ones
@@ -108,19 +110,31 @@ WITH spread AS (
     WHERE patient_id IS NOT NULL AND institution_id IS NOT NULL
     GROUP BY patient_id
 ),
-strength AS (
-    SELECT f.institution_id, f.detector_id,
+finding_strength AS (
+    SELECT f.institution_id, f.detector_id, f.patient_id, f.finding_id,
            greatest(f.score, 0) / nullif(max(greatest(f.score, 0)) OVER (PARTITION BY f.detector_id), 0)
                * CASE WHEN f.entity_type IN ('patient', 'ring') THEN 0.5 ELSE 1.0 END
                / coalesce(p.n_institutions, 1) AS s
     FROM ranked_findings AS f
     LEFT JOIN spread AS p USING (patient_id)
     WHERE f.institution_id IS NOT NULL
+),
+strength AS (
+    -- evidence counted per patient: one patient's findings of one detector at one
+    -- institution add up to at most one strong finding (a single shopper's five
+    -- dispensings at a bystander pharmacy are one piece of evidence, not five), while
+    -- many patients with findings there add up; findings about no patient count each
+    SELECT institution_id, detector_id,
+           CASE WHEN patient_id IS NULL THEN sum(coalesce(s, 0))
+                ELSE least(sum(coalesce(s, 0)), max(coalesce(s, 0)) + 0.5) END AS s,
+           count(*) AS n
+    FROM finding_strength
+    GROUP BY institution_id, detector_id, patient_id, CASE WHEN patient_id IS NULL THEN finding_id END
 )
 SELECT s.institution_id, s.detector_id,
        m.severity * CASE WHEN m.judgement = 'suspicious' THEN 0.6 ELSE 1.0 END
            * ln(1 + coalesce(any_value(z.size_factor), 2.0) * sum(coalesce(s.s, 0))) AS component,
-       count(*) AS n
+       sum(s.n) AS n
 FROM strength AS s
 JOIN detector_meta AS m USING (detector_id)
 LEFT JOIN institution_size AS z USING (institution_id)
