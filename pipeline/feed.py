@@ -19,10 +19,11 @@ the published runs back into one line per extract date with what to do next.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import contract, ingest as ingest_mod, lake
+from pipeline import contract, ingest as ingest_mod, lake, terminal
 from pipeline.settings import Settings
 
 #: outcome statuses of one night in one catch-up
@@ -116,13 +117,15 @@ def catch_up(settings: Settings, landing: Path | None = None, dates: list[str] |
         todo = dates if dates is not None else sorted(
             set(ingest_mod.pending_dates(settings, Path(landing), upto))
             | set(_redelivered_blocked(settings, Path(landing), upto)))
-        for d in todo:
+        for i, d in enumerate(todo, 1):
+            t0 = time.perf_counter()
             try:
                 r = ingest_mod.ingest_one(settings, Path(landing), d, replace=replace)
                 say(report.add(Night(d, r.status, [f"{k} {v:,}" for k, v in r.rows.items()]
                                      + [f"warning: {w}" for w in r.warnings], result=r)))
             except ingest_mod.ExtractRefused as e:
                 say(report.add(Night(d, "refused", list(e.problems))))
+            terminal.step(i, len(todo), f"ingest {d}: {report.final(d).status}", time.perf_counter() - t0)
     if not validate:
         for d in incoming_dates(settings):
             if upto is None or d <= upto:
@@ -151,12 +154,14 @@ def catch_up(settings: Settings, landing: Path | None = None, dates: list[str] |
                 f"`claimscreen validate --date {d}` runs the gate again)"],
                 report_dir=validate_mod.report_dir(settings, d))))
             continue
+        t0 = time.perf_counter()
         try:
             v = validate_mod.validate(settings, d, config=gate_config, overrides=overrides)
             say(report.add(Night(d, "promoted", [validate_mod.summary(v)], result=v,
                                  report_dir=v.report_dir)))
         except validate_mod.ExtractBlocked as e:
             say(report.add(Night(d, "blocked", list(e.failures), report_dir=e.report_dir)))
+        terminal.log.info("validate %s: %s (%.1fs)", d, report.final(d).status, time.perf_counter() - t0)
     return report
 
 
