@@ -44,6 +44,18 @@ params:
   intermediary_min_cards:
     default: 3
     description: ring patients a non-household phone or address must bind to join the ring as an intermediary
+  schedule_min_days:
+    default: 4
+    description: meeting days a group needs before its calendar can show a weekly schedule
+  schedule_min_fill:
+    default: 0.7
+    description: share of its weekdays' dates (first to last meeting) a scheduled group meets on
+  condition_min_share:
+    default: 0.6
+    description: share of a member's meeting visits with their commonest diagnosis category for them to be treated for one condition
+  scheduled_min_share:
+    default: 0.8
+    description: share of a scheduled group's members treated for one condition (or living at one address) for its co-visits to be scheduled care
   max_pictures:
     default: 20
     description: rings (best first) drawn as a picture beside the run
@@ -204,7 +216,8 @@ WITH visits AS (
 -- at level 'doctor' a slot is a day with any of the ring's doctors (a ring with two
 -- doctors splits each meeting between them)
 SELECT c.ring_no, v.level, CASE WHEN v.level = 'doctor' THEN '*' ELSE v.column_id END AS column_id,
-       v.patient_id, v.admit_date AS day, v.settlement_id, v.institution_id, v.doctor_id, v.fund_paid
+       v.patient_id, v.admit_date AS day, v.settlement_id, v.institution_id, v.doctor_id, v.fund_paid,
+       left(v.primary_dx, 3) AS dx3
 FROM visits AS v
 JOIN _ring_columns AS c USING (level, column_id);
 CREATE OR REPLACE TEMP TABLE _ring_slots AS
@@ -253,7 +266,7 @@ WHERE p.k >= $min_covisit_days
 # The members' settlements on meeting slots: the evidence of each ring.
 EVIDENCE_SQL = """
 SELECT DISTINCT v.ring_no, v.settlement_id, v.patient_id, v.institution_id, v.doctor_id,
-       v.day, v.fund_paid
+       v.day, v.fund_paid, v.dx3
 FROM _ring_visits AS v
 JOIN _ring_slots AS s USING (ring_no, level, column_id, day)
 JOIN _ring_members AS m ON m.ring_no = v.ring_no AND m.patient_id = v.patient_id
@@ -268,6 +281,42 @@ FROM lines AS l
 SEMI JOIN _ring_settlements AS r USING (settlement_id)
 GROUP BY l.settlement_id
 """
+
+
+def on_a_calendar(days, min_days: int, min_fill: float) -> bool:
+    """Whether days follow a weekly calendar: nearly all of them (all but max(1, 20 %)) on a
+    few weekdays, and those weekdays' dates between the first and the last such day are
+    mostly taken (min_fill). A dialysis shift (Mon/Wed/Fri), a chemotherapy chair day, a
+    daily rehabilitation course on workdays, a doctor's weekly round all pass; a ring's
+    meetings on days of its own choosing spread over the weekdays and skip weeks."""
+    import datetime as dt
+    days = sorted(set(days))
+    n = len(days)
+    if n < min_days:
+        return False
+    count = defaultdict(int)
+    for d in days:
+        count[d.weekday()] += 1
+    for kept in ({w for w, c in count.items() if c >= 2}, set(count)):
+        on = [d for d in days if d.weekday() in kept]
+        if not on or n - len(on) > max(1, int(0.2 * n)):
+            continue
+        slots = sum(1 for k in range((on[-1] - on[0]).days + 1)
+                    if (on[0] + dt.timedelta(days=k)).weekday() in kept)
+        if len(on) / slots >= min_fill:
+            return True
+    return False
+
+
+def treated_for_one_condition(rows: list[dict], min_share: float) -> bool:
+    """Whether a member's visits are for one condition: the commonest diagnosis category
+    (ICD-10, 3 characters) on at least min_share of them (scheduled care treats one
+    condition again and again; recruited patients come with whatever is written down)."""
+    count = defaultdict(int)
+    for r in rows:
+        count[r.get("dx3")] += 1
+    top = max((c for dx, c in count.items() if dx is not None), default=0)
+    return bool(rows) and top / len(rows) >= min_share
 
 
 def ring_id(members: list[str]) -> str:
@@ -470,7 +519,7 @@ def _rings_of(con, g: nx.Graph, groups: list[set], params: dict) -> list[dict]:
     high_value = {sid: (float(f or 0), float(h or 0))
                   for sid, f, h in con.execute(HIGH_VALUE_SQL).fetchall()}
     con.unregister("_ring_settlements")
-    contacts = _shared_contacts(con, [set(m) for m in members.values()], params)
+    contacts, households = _shared_contacts(con, [set(m) for m in members.values()], params)
 
     rings = []
     for nos in _merged(members):
@@ -490,6 +539,10 @@ def _rings_of(con, g: nx.Graph, groups: list[set], params: dict) -> list[dict]:
         if density < params["min_density"]:
             continue
         by_sid = {r["settlement_id"]: r for n in nos for r in rows_of.get(n, [])}
+        if _households(patients, households) < params["min_ring_patients"]:
+            continue            # a few families: their joint visits are explained
+        if _scheduled_care(patients, by_sid.values(), contacts, params):
+            continue
         fund = sum(float(r["fund_paid"]) for r in by_sid.values())
         line_fund = sum(high_value.get(s, (0, 0))[0] for s in by_sid)
         hv_fund = sum(high_value.get(s, (0, 0))[1] for s in by_sid)
@@ -547,6 +600,25 @@ def _rings_of(con, g: nx.Graph, groups: list[set], params: dict) -> list[dict]:
     return _distinct(rings)
 
 
+def _scheduled_care(patients: list[str], rows, contacts: dict[str, set], params: dict) -> bool:
+    """A group meeting on a weekly calendar (on_a_calendar) whose members are each treated
+    for one condition (dialysis, chemotherapy, rehabilitation), or who mostly live at one
+    address (a care home on its doctor's rounds), is scheduled care: its co-visits are
+    explained by the care itself, not by an arrangement."""
+    if not on_a_calendar([r["day"] for r in rows], int(params["schedule_min_days"]),
+                         params["schedule_min_fill"]):
+        return False
+    by_patient = defaultdict(list)
+    for r in rows:
+        by_patient[r["patient_id"]].append(r)
+    treated = sum(treated_for_one_condition(by_patient[p], params["condition_min_share"]) for p in patients)
+    if treated >= params["scheduled_min_share"] * len(patients):
+        return True
+    ps = set(patients)
+    residence = max((len(m & ps) for c, m in contacts.items() if c.startswith("address:")), default=0)
+    return residence >= params["scheduled_min_share"] * len(patients)
+
+
 def _merged(members: dict) -> list[list[int]]:
     """Seeds whose members mostly coincide are one ring (a ring split by community
     detection grows back whole from each part): union them, transitively."""
@@ -578,9 +650,10 @@ def _distinct(rings: list[dict]) -> list[dict]:
     return sorted(kept, key=lambda r: r["ring_id"])
 
 
-def _shared_contacts(con, groups: list[set], params: dict) -> dict[str, set]:
-    """Non-household phones and addresses (shared by more than household_max cards) that
-    reach into the candidate groups: possible intermediaries gathering cards."""
+def _shared_contacts(con, groups: list[set], params: dict) -> tuple[dict[str, set], dict[str, set]]:
+    """Phones and addresses reaching into the candidate groups: the wide ones (shared by
+    more than household_max cards: possible intermediaries gathering cards, or a residence
+    such as a care home) and the households (at most household_max cards)."""
     con.register("_ring_patients", pa.table({"patient_id": pa.array(
         sorted({p for grp in groups for p in grp}), pa.string())}))
     rows = con.execute("""
@@ -592,19 +665,38 @@ def _shared_contacts(con, groups: list[set], params: dict) -> dict[str, set]:
         ring_contacts AS (
             SELECT * FROM contacts SEMI JOIN _ring_patients USING (patient_id)
         ),
-        wide AS (
-            SELECT contact FROM contacts SEMI JOIN ring_contacts USING (contact)
-            GROUP BY contact HAVING count(DISTINCT patient_id) > $household_max
+        sizes AS (
+            SELECT contact, count(DISTINCT patient_id) AS n_cards
+            FROM contacts SEMI JOIN ring_contacts USING (contact)
+            GROUP BY contact HAVING count(DISTINCT patient_id) >= 2
         )
-        SELECT contact, patient_id
-        FROM ring_contacts
-        SEMI JOIN wide USING (contact)
+        SELECT DISTINCT r.contact, r.patient_id, s.n_cards > $household_max AS wide
+        FROM ring_contacts AS r
+        JOIN sizes AS s USING (contact)
     """, {"household_max": params["household_max"]}).fetchall()
     con.unregister("_ring_patients")
-    out = defaultdict(set)
-    for contact, patient in rows:
-        out[contact].add(patient)
-    return out
+    wide, households = defaultdict(set), defaultdict(set)
+    for contact, patient, is_wide in rows:
+        (wide if is_wide else households)[contact].add(patient)
+    return wide, households
+
+
+def _households(patients: list[str], households: dict[str, set]) -> int:
+    """Distinct households among the patients: cards sharing a household phone or address
+    count once (a family's joint visits are explained, however many of them come)."""
+    parent = {p: p for p in patients}
+
+    def root(p):
+        while parent[p] != p:
+            parent[p] = parent[parent[p]]
+            p = parent[p]
+        return p
+    inside = set(patients)
+    for members in households.values():
+        ms = sorted(members & inside)
+        for m in ms[1:]:
+            parent[root(m)] = root(ms[0])
+    return len({root(p) for p in patients})
 
 
 def _findings_of(r: dict) -> list[dict]:

@@ -47,23 +47,20 @@ def _n(scale: float) -> int:
     return max(2, round(3 * scale ** 0.5))
 
 
-def _pool_ok(W: World, size: int) -> bool:
-    return True
-
-
 def _people(W: World, rng, k: int, ag: int | None = None) -> list[int]:
-    """k persons of the outpatient pool, alive through the run, not yet in a cohort. Real
-    cohort patients have a life besides their schedule (their background claims stay),
-    and the reserved pool is too small for hundreds of cohort members."""
-    taken = W.__dict__.setdefault("_cohort_taken", set())
-    ok = (W.role == 0) & (W.death == ALIVE)
+    """k persons of the outpatient pool (alive through the run, no chronic refills), taken
+    out of the background (role 3: the background draws no visit for them, so no visit of
+    theirs lands by chance in a distant city on a session day). The reserved pool is too
+    small for hundreds of cohort members. Shrinks the background's candidates by a few per
+    cent: the background of a run differs from a run without this module."""
+    ok = (W.role == 0) & (W.death == ALIVE) & ~W.chronic
     if ag is not None:
         ok &= W.agegroup == ag
-    cand = np.array([p for p in np.flatnonzero(ok) if int(p) not in taken], dtype=np.int64)
-    if len(cand) < k:
+    cand = np.flatnonzero(ok)
+    if len(cand) < k + 50:
         return []
     out = [int(p) for p in rng.choice(cand, k, replace=False)]
-    taken.update(out)
+    W.role[out] = 3
     return out
 
 
@@ -100,7 +97,7 @@ def plant(W: World, rng, scale: float) -> tuple[SchemeOutput, list[dict]]:
 def _dialysis(W: World, rng, out: SchemeOutput, rows: list) -> None:
     size = int(rng.integers(5, 26))
     inst = _inst(W, rng, [HOSP, CLINIC], min_level=2)    # haemodialysis needs level 2
-    if inst is None or not _pool_ok(W, size):
+    if inst is None:
         return
     doctors = _doctors(W, rng, inst, 1 if rng.random() < 0.6 else 2)
     weekdays = WEEKDAY_SETS_DIALYSIS[int(rng.integers(0, len(WEEKDAY_SETS_DIALYSIS)))]
@@ -141,7 +138,7 @@ def _dialysis(W: World, rng, out: SchemeOutput, rows: list) -> None:
 def _chemotherapy(W: World, rng, out: SchemeOutput, rows: list) -> None:
     size = int(rng.integers(5, 26))
     inst = _inst(W, rng, [HOSP], min_level=2)
-    if inst is None or not _pool_ok(W, size):
+    if inst is None:
         return
     doctors = _doctors(W, rng, inst, 1 if rng.random() < 0.5 else 2)
     chair = int(rng.integers(0, 5))                       # the unit's chemotherapy weekday
@@ -194,7 +191,7 @@ REHAB_DX = [("I63.9", "Acupuncture"), ("S52.5", None), ("M54.5", "Lumbar tractio
 def _rehabilitation(W: World, rng, out: SchemeOutput, rows: list) -> None:
     size = int(rng.integers(5, 26))
     inst = _inst(W, rng, [HOSP, CLINIC, COMMUNITY])
-    if inst is None or not _pool_ok(W, size):
+    if inst is None:
         return
     doctor = _doctors(W, rng, inst, 1)[0]
     course = rng.random() < 0.5
@@ -241,7 +238,7 @@ def _care_home(W: World, rng, out: SchemeOutput, rows: list) -> None:
     inst = _inst(W, rng, [COMMUNITY, CLINIC])
     if inst is None:
         inst = _inst(W, rng, [HOSP])
-    if inst is None or not _pool_ok(W, size):
+    if inst is None:
         return
     doctor = _doctors(W, rng, inst, 1)[0]
     others = [d for d in range(int(W.doc_start[inst]), int(W.doc_start[inst] + W.doc_count[inst])) if d != doctor]
