@@ -285,26 +285,32 @@ GROUP BY l.settlement_id
 
 def on_a_calendar(days, min_days: int, min_fill: float) -> bool:
     """Whether days follow a weekly calendar: nearly all of them (all but max(1, 20 %)) on a
-    few weekdays, and those weekdays' dates between the first and the last such day are
-    mostly taken (min_fill). A dialysis shift (Mon/Wed/Fri), a chemotherapy chair day, a
-    daily rehabilitation course on workdays, a doctor's weekly round all pass; a ring's
-    meetings on days of its own choosing spread over the weekdays and skip weeks."""
+    few weekdays of every week, or of every 2nd, 3rd or 4th week (chemotherapy cycles of 14,
+    21, 28 days), and those weekdays' dates in those weeks between the first and the last
+    such day mostly taken (min_fill). A dialysis shift (Mon/Wed/Fri), a chemotherapy chair
+    day, a daily rehabilitation course on workdays, a doctor's weekly round all pass; a
+    ring's meetings on days of its own choosing spread over the weekdays and skip weeks."""
     import datetime as dt
     days = sorted(set(days))
     n = len(days)
     if n < min_days:
         return False
-    count = defaultdict(int)
-    for d in days:
-        count[d.weekday()] += 1
-    for kept in ({w for w, c in count.items() if c >= 2}, set(count)):
-        on = [d for d in days if d.weekday() in kept]
-        if not on or n - len(on) > max(1, int(0.2 * n)):
-            continue
-        slots = sum(1 for k in range((on[-1] - on[0]).days + 1)
-                    if (on[0] + dt.timedelta(days=k)).weekday() in kept)
-        if len(on) / slots >= min_fill:
-            return True
+    monday = days[0] - dt.timedelta(days=days[0].weekday())
+    for period in (1, 2, 3, 4):
+        for phase in range(period):
+            in_weeks = [d for d in days if ((d - monday).days // 7) % period == phase]
+            count = defaultdict(int)
+            for d in in_weeks:
+                count[d.weekday()] += 1
+            for kept in ({w for w, c in count.items() if c >= 2}, set(count)):
+                on = [d for d in in_weeks if d.weekday() in kept]
+                if len(on) < min_days or n - len(on) > max(1, int(0.2 * n)):
+                    continue
+                slots = sum(1 for k in range((on[-1] - on[0]).days + 1)
+                            if (on[0] + dt.timedelta(days=k)).weekday() in kept
+                            and ((on[0] + dt.timedelta(days=k) - monday).days // 7) % period == phase)
+                if len(on) / slots >= min_fill:
+                    return True
     return False
 
 
