@@ -45,7 +45,7 @@ params:
     default: 3
     description: ring patients a non-household phone or address must bind to join the ring as an intermediary
   schedule_min_days:
-    default: 4
+    default: 3
     description: meeting days a group needs before its calendar can show a weekly schedule
   schedule_min_fill:
     default: 0.7
