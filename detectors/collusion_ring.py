@@ -84,16 +84,23 @@ score: |
   (1 + 0.25 log10(1 + fund money of the co-visit settlements / 1000)).
 false_positives: |
   Households are excluded (a phone or address shared by at most household_max cards:
-  their joint visits are explained), and so are patients who keep the same fixed rhythm
-  in phase (refills every 14 days, a visit every 5 days) or the same weekdays (dialysis
-  Monday/Wednesday/Friday, rehabilitation twice a week): scheduled care. Cohorts brought
-  in together on irregular days (a care home's residents taken to its clinic, a class
-  sent for check-ups) co-visit by design and appear as rings: check the address, the
-  diagnoses and the items. Known gaps: a ring meeting on a fixed weekly rhythm looks
-  like scheduled care and is not linked; a ring hidden inside a doctor-day with more than 60 regular patients is not
-  paired (bound of covisit_pairs); a phone gathering many cards makes no ring without
-  co-visits. Run on the whole lake, not on patient shards: a ring split over shards is
-  weakened.
+  their joint visits are explained; a family counts once toward min_ring_patients), and
+  so are pairs who keep the same fixed rhythm in phase (refills every 14 days, a visit
+  every 5 days) or the same weekdays (dialysis Monday/Wednesday/Friday, rehabilitation
+  twice a week). Scheduled care is not a ring by co-attendance alone: a group whose
+  meetings follow a weekly calendar (fixed weekdays every week or every 2nd-4th week, most
+  of those dates taken: a dialysis shift, a chemotherapy chair day, a rehabilitation
+  course, a doctor's round) is dropped when most of its members are each treated for one
+  condition at those visits (the medical reason for the schedule) or most of them live at
+  one address (a care home on its doctor's rounds). Such a group needs other evidence:
+  meetings on days of its own choosing, varied diagnoses. Cohorts brought in together on
+  irregular days (a class sent for check-ups) co-visit by design and can appear as rings:
+  check the address, the diagnoses and the items. Known gaps: a ring meeting on a fixed
+  weekly calendar with one diagnosis copied onto every card, or gathered at one address,
+  looks like scheduled care; a ring hidden inside a doctor-day with more than 60 regular
+  patients is not paired (bound of covisit_pairs); a phone gathering many cards makes no
+  ring without co-visits. Run on the whole lake, not on patient shards: a ring split over
+  shards is weakened.
 ---
 Collusion rings from the co-visit graph: edges in DuckDB, graphs in networkx (igraph's
 Leiden for large components).
