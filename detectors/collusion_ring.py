@@ -292,8 +292,8 @@ GROUP BY l.settlement_id
 
 def on_a_calendar(days, min_days: int, min_fill: float) -> bool:
     """Whether days follow a weekly calendar: nearly all of them (all but max(1, 20 %)) on a
-    few weekdays of every week, or of every 2nd, 3rd or 4th week (chemotherapy cycles of 14,
-    21, 28 days), and those weekdays' dates in those weeks between the first and the last
+    few weekdays (each kept on two dates at least) of every week, or of every 2nd, 3rd or
+    4th week (chemotherapy cycles of 14, 21, 28 days), and those weekdays' dates in those weeks between the first and the last
     such day mostly taken (min_fill). A dialysis shift (Mon/Wed/Fri), a chemotherapy chair
     day, a daily rehabilitation course on workdays, a doctor's weekly round all pass; a
     ring's meetings on days of its own choosing spread over the weekdays and skip weeks."""
@@ -309,15 +309,15 @@ def on_a_calendar(days, min_days: int, min_fill: float) -> bool:
             count = defaultdict(int)
             for d in in_weeks:
                 count[d.weekday()] += 1
-            for kept in ({w for w, c in count.items() if c >= 2}, set(count)):
-                on = [d for d in in_weeks if d.weekday() in kept]
-                if len(on) < min_days or n - len(on) > max(1, int(0.2 * n)):
-                    continue
-                slots = sum(1 for k in range((on[-1] - on[0]).days + 1)
-                            if (on[0] + dt.timedelta(days=k)).weekday() in kept
-                            and ((on[0] + dt.timedelta(days=k) - monday).days // 7) % period == phase)
-                if len(on) / slots >= min_fill:
-                    return True
+            kept = {w for w, c in count.items() if c >= 2}
+            on = [d for d in in_weeks if d.weekday() in kept]
+            if len(on) < min_days or n - len(on) > max(1, int(0.2 * n)):
+                continue
+            slots = sum(1 for k in range((on[-1] - on[0]).days + 1)
+                        if (on[0] + dt.timedelta(days=k)).weekday() in kept
+                        and ((on[0] + dt.timedelta(days=k) - monday).days // 7) % period == phase)
+            if len(on) / slots >= min_fill:
+                return True
     return False
 
 
