@@ -224,7 +224,8 @@ WITH visits AS (
 -- doctors splits each meeting between them)
 SELECT c.ring_no, v.level, CASE WHEN v.level = 'doctor' THEN '*' ELSE v.column_id END AS column_id,
        v.patient_id, v.admit_date AS day, v.settlement_id, v.institution_id, v.doctor_id, v.fund_paid,
-       left(v.primary_dx, 3) AS dx3
+       left(v.primary_dx, 3) AS dx3,
+       list_transform(coalesce(v.secondary_dx, []), lambda x: left(x, 3)) AS dx3_secondary
 FROM visits AS v
 JOIN _ring_columns AS c USING (level, column_id);
 CREATE OR REPLACE TEMP TABLE _ring_slots AS
@@ -273,7 +274,7 @@ WHERE p.k >= $min_covisit_days
 # The members' settlements on meeting slots: the evidence of each ring.
 EVIDENCE_SQL = """
 SELECT DISTINCT v.ring_no, v.settlement_id, v.patient_id, v.institution_id, v.doctor_id,
-       v.day, v.fund_paid, v.dx3
+       v.day, v.fund_paid, v.dx3, v.dx3_secondary
 FROM _ring_visits AS v
 JOIN _ring_slots AS s USING (ring_no, level, column_id, day)
 JOIN _ring_members AS m ON m.ring_no = v.ring_no AND m.patient_id = v.patient_id
@@ -293,7 +294,8 @@ GROUP BY l.settlement_id
 def on_a_calendar(days, min_days: int, min_fill: float) -> bool:
     """Whether days follow a weekly calendar: nearly all of them (all but max(1, 20 %)) on a
     few weekdays (each kept on two dates at least) of every week, or of every 2nd, 3rd or
-    4th week (chemotherapy cycles of 14, 21, 28 days), and those weekdays' dates in those weeks between the first and the last
+    4th week (chemotherapy cycles of 14, 21, 28 days), or on workdays / every day (a daily
+    course, a cycle's consecutive days), and those weekdays' dates in those weeks between the first and the last
     such day mostly taken (min_fill). A dialysis shift (Mon/Wed/Fri), a chemotherapy chair
     day, a daily rehabilitation course on workdays, a doctor's weekly round all pass; a
     ring's meetings on days of its own choosing spread over the weekdays and skip weeks."""
@@ -302,34 +304,42 @@ def on_a_calendar(days, min_days: int, min_fill: float) -> bool:
     n = len(days)
     if n < min_days:
         return False
-    monday = days[0] - dt.timedelta(days=days[0].weekday())
-    for period in (1, 2, 3, 4):
+    # weeks start on any weekday (a cycle's days may run Sunday to Tuesday)
+    for period, start in [(1, 0)] + [(q, k) for q in (2, 3, 4) for k in range(7)]:
+        monday = days[0] - dt.timedelta(days=start)
         for phase in range(period):
             in_weeks = [d for d in days if ((d - monday).days // 7) % period == phase]
             count = defaultdict(int)
             for d in in_weeks:
                 count[d.weekday()] += 1
-            kept = {w for w, c in count.items() if c >= 2}
-            on = [d for d in in_weeks if d.weekday() in kept]
-            if len(on) < min_days or n - len(on) > max(1, int(0.2 * n)):
-                continue
-            slots = sum(1 for k in range((on[-1] - on[0]).days + 1)
-                        if (on[0] + dt.timedelta(days=k)).weekday() in kept
-                        and ((on[0] + dt.timedelta(days=k) - monday).days // 7) % period == phase)
-            if len(on) / slots >= min_fill:
-                return True
+            # the weekdays kept on two dates at least; in every week, also all workdays or
+            # all days (a daily course, a cycle's consecutive days)
+            candidates = [{w for w, c in count.items() if c >= 2}]
+            if period == 1:
+                candidates += [set(range(5)), set(range(7))]
+            for kept in candidates:
+                on = [d for d in in_weeks if d.weekday() in kept]
+                if len(on) < min_days or n - len(on) > max(1, int(0.2 * n)):
+                    continue
+                slots = sum(1 for k in range((on[-1] - on[0]).days + 1)
+                            if (on[0] + dt.timedelta(days=k)).weekday() in kept
+                            and ((on[0] + dt.timedelta(days=k) - monday).days // 7) % period == phase)
+                if len(on) / slots >= min_fill:
+                    return True
     return False
 
 
 def treated_for_one_condition(rows: list[dict], min_share: float) -> bool:
-    """Whether a member's visits are for one condition: the commonest diagnosis category
-    (ICD-10, 3 characters) on at least min_share of them (scheduled care treats one
-    condition again and again; recruited patients come with whatever is written down)."""
+    """Whether a member's visits are for one condition: one diagnosis category (ICD-10, 3
+    characters, primary or secondary: a session coded Z51 chemotherapy / Z49 dialysis
+    carries the cancer / kidney failure beside it) on at least min_share of them
+    (scheduled care treats one condition again and again; recruited patients come with
+    whatever is written down)."""
     count = defaultdict(int)
     for r in rows:
-        count[r.get("dx3")] += 1
-    top = max((c for dx, c in count.items() if dx is not None), default=0)
-    return bool(rows) and top / len(rows) >= min_share
+        for dx in {r.get("dx3"), *(r.get("dx3_secondary") or ())} - {None}:
+            count[dx] += 1
+    return bool(rows) and max(count.values(), default=0) / len(rows) >= min_share
 
 
 def ring_id(members: list[str]) -> str:

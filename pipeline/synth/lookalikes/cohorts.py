@@ -10,9 +10,14 @@ ring's arrangement.
   then delayed a week;
 - rehabilitation: daily courses on workdays (10-20 sessions, a group starting together or
   staggered) or groups 2-3 times a week on fixed weekdays;
-- care homes: 10-40 elderly residents sharing one address (some or all also the home's
-  phone), a doctor of a community / clinic institution on rounds once or twice a week who
+- care homes: 10-40 elderly residents with one to three chronic conditions each (the
+  others written as secondary diagnoses, or not), sharing one address (some or all also
+  the home's phone), a doctor of a community / clinic institution on rounds once or twice a week who
   sees a share of them each round, now and then a sick call on another day.
+
+Units code their sessions by the condition (N18.5, C34.9, ...), as an encounter for
+care (Z49.1 dialysis, Z51.1 chemotherapy, Z50.9 rehabilitation) with the condition as
+secondary diagnosis, or either from one session to the next.
 
 Several cohorts of each family (their number grows with sqrt(scale)), each with its own
 size, weekdays, attendance and doctors. Items: the catalog's Haemodialysis, Pemetrexed with
@@ -35,6 +40,10 @@ WEEKDAY_SETS_REHAB = [(0, 2, 4), (1, 3), (0, 3), (1, 3, 5), (2, 4)]
 
 def _wd(day: int) -> int:
     return (day + 3) % 7               # 1970-01-01 was a Thursday: 0 = Monday
+
+
+def _days(weekdays) -> str:
+    return "/".join(("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")[w] for w in weekdays)
 
 
 def _room(W: World, day: int) -> bool:
@@ -76,10 +85,26 @@ def _doctors(W: World, rng, inst: int, k: int) -> list[int]:
     return [int(d) for d in rng.choice(docs, min(k, len(docs)), replace=False)]
 
 
-def _add(W, rng, out, p, inst, doctor, day, lines, dx):
+def _add(W, rng, out, p, inst, doctor, day, lines, dx, coding=None):
+    """One outpatient settlement; coding = (primary code, secondary codes) when the
+    session is coded as an encounter for care (Z49 dialysis, Z51 chemotherapy, Z50
+    rehabilitation) with the condition beside it."""
     if not (W.start <= day <= W.end) or not _room(W, day):
         return None
-    return out.add(W.settlement(rng, p, inst, OP, day, lines, dx=dx, doctor=doctor))
+    code, dx2 = coding if coding is not None else (None, None)
+    return out.add(W.settlement(rng, p, inst, OP, day, lines, dx=dx, doctor=doctor, dx_code=code, dx2=dx2))
+
+
+def _coding(rng, care_code: str, condition: str):
+    """How a unit codes its sessions: the condition, the encounter for care with the
+    condition as secondary, or either from one session to the next."""
+    style = rng.choice(["condition", "encounter", "mixed"])
+
+    def code():
+        if style == "condition" or (style == "mixed" and rng.random() < 0.5):
+            return None
+        return (care_code, [condition])
+    return code
 
 
 def plant(W: World, rng, scale: float) -> tuple[SchemeOutput, list[dict]]:
@@ -106,6 +131,7 @@ def _dialysis(W: World, rng, out: SchemeOutput, rows: list) -> None:
     hd = W.item_index_by_name("Haemodialysis")
     labs = [W.item_index_by_name(n) for n in ("Renal function panel", "Complete blood count")]
     dx = W.dx_index["N18.5"]
+    coding = _coding(rng, "Z49.1", "N18.5")
     for p in _people(W, rng, size, adult_or_elderly(rng)):
         first, last = W.start, W.end
         u = rng.random()
@@ -126,12 +152,12 @@ def _dialysis(W: World, rng, out: SchemeOutput, rows: list) -> None:
             lines = [Line(hd, d, 1000)]
             if rng.random() < 0.2:
                 lines.append(Line(labs[int(rng.integers(0, 2))], d, 1000))
-            s = _add(W, rng, out, p, inst, doctors[int(rng.integers(0, len(doctors)))], d, lines, dx)
+            s = _add(W, rng, out, p, inst, doctors[int(rng.integers(0, len(doctors)))], d, lines, dx, coding())
             if s is not None:
                 sids.append(s.id)
         rows.append(_la("dialysis_cohort",
                         f"haemodialysis patient on a fixed shift ({len(weekdays)} sessions a week, weekdays "
-                        f"{'/'.join('MTWTFSS'[w] for w in weekdays)}) with {size - 1} others",
+                        f"{_days(weekdays)}) with {size - 1} others",
                         W.pid(p), W.inst_id_list[inst], sids))
 
 
@@ -151,6 +177,7 @@ def _chemotherapy(W: World, rng, out: SchemeOutput, rows: list) -> None:
     iv = W.item_index_by_name("Intravenous infusion")
     cbc = W.item_index_by_name("Complete blood count")
     dx = W.dx_index["C34.9"]
+    coding = _coding(rng, "Z51.1", "C34.9")
     base = W.start + (chair - _wd(W.start)) % 7           # the first chair day of the run
     for p in _people(W, rng, size, ELDERLY):
         cycle = int(rng.choice([14, 21, 28])) if mixed else cohort_cycle
@@ -169,18 +196,18 @@ def _chemotherapy(W: World, rng, out: SchemeOutput, rows: list) -> None:
                 continue
             day1 = d in {x for x in days if x - 1 not in days and x - 7 not in days} or reg == "d1"
             if pre_lab and day1 and d - 1 >= W.start and d - 1 not in days:
-                s = _add(W, rng, out, p, inst, doctors[0], d - 1, [Line(cbc, d - 1, 1000)], dx)
+                s = _add(W, rng, out, p, inst, doctors[0], d - 1, [Line(cbc, d - 1, 1000)], dx, coding())
                 if s is not None:
                     sids.append(s.id)
             lines = [Line(pem, d, 1000, days_supply=1), Line(iv, d, 1000)]
             if not pre_lab:
                 lines.append(Line(cbc, d, 1000))
-            s = _add(W, rng, out, p, inst, doctors[int(rng.integers(0, len(doctors)))], d, lines, dx)
+            s = _add(W, rng, out, p, inst, doctors[int(rng.integers(0, len(doctors)))], d, lines, dx, coding())
             if s is not None:
                 sids.append(s.id)
         rows.append(_la("chemotherapy_cohort",
                         f"day-case chemotherapy every {cycle} days ({reg}) on the unit's "
-                        f"{'MTWTF'[chair]} chairs with {size - 1} others",
+                        f"{_days([chair])} chairs with {size - 1} others",
                         W.pid(p), W.inst_id_list[inst], sids))
 
 
@@ -200,9 +227,11 @@ def _rehabilitation(W: World, rng, out: SchemeOutput, rows: list) -> None:
     attend = 0.8 + 0.17 * rng.random()
     physio = W.item_index_by_name("Physiotherapy (per 30 minutes)")
     group_start = W.start + int(rng.integers(0, max(1, W.days - 14)))
+    encounter = rng.random() < 0.4           # sessions coded Z50 (rehabilitation), condition beside
     for p in _people(W, rng, size, ELDERLY):
         dx_code, extra = REHAB_DX[int(rng.integers(0, len(REHAB_DX)))]
         dx = W.dx_index[dx_code]
+        coding = ("Z50.9", [dx_code]) if encounter else None
         if course:
             start = group_start if together else W.start + int(rng.integers(0, max(1, W.days - 10)))
             n_sessions, slots, d = int(rng.integers(10, 21)), [], start
@@ -220,12 +249,12 @@ def _rehabilitation(W: World, rng, out: SchemeOutput, rows: list) -> None:
             lines = [Line(physio, d, 1000)]
             if extra is not None:
                 lines.append(Line(W.item_index_by_name(extra), d, 1000))
-            s = _add(W, rng, out, p, inst, doctor, d, lines, dx)
+            s = _add(W, rng, out, p, inst, doctor, d, lines, dx, coding)
             if s is not None:
                 sids.append(s.id)
         rows.append(_la("rehabilitation_group",
                         ("daily rehabilitation course on workdays" if course else
-                         f"rehabilitation group on {'/'.join('MTWTFSS'[w] for w in weekdays)}")
+                         f"rehabilitation group on {_days(weekdays)}")
                         + f" ({dx_code}) with {size - 1} others",
                         W.pid(p), W.inst_id_list[inst], sids))
 
@@ -254,8 +283,9 @@ def _care_home(W: World, rng, out: SchemeOutput, rows: list) -> None:
     W.phone_key[shared_phone] = np.uint64(3 * 10 ** 9 + home)
     W.phone_null[shared_phone] = False
     rounds = [d for d in range(W.start, W.end + 1) if _wd(d) in rounds_wd]
+    secondary = rng.random() < 0.5          # the other conditions written beside the visit's one
     for p in residents:
-        dx = W.dx_index[CARE_HOME_DX[int(rng.integers(0, len(CARE_HOME_DX)))]]
+        conditions = [str(c) for c in rng.choice(CARE_HOME_DX, int(rng.integers(1, 4)), replace=False)]
         used: set[int] = set()
         visits = [(d, doctor) for d in rounds if rng.random() < seen_p]
         if rng.random() < sick_p and others:
@@ -264,13 +294,16 @@ def _care_home(W: World, rng, out: SchemeOutput, rows: list) -> None:
                 visits.append((d, others[int(rng.integers(0, len(others)))]))
         sids = []
         for d, doc in sorted(visits):
+            main = conditions[0] if rng.random() < 0.5 else conditions[int(rng.integers(0, len(conditions)))]
+            dx = W.dx_index[main]
             _, lines = op_visit(W, rng, p, inst, d, dx=dx, n=int(rng.integers(1, 4)), exclude=used)
             used.update(l.item for l in lines if W.item_is_drug[l.item])
-            s = _add(W, rng, out, p, inst, doc, d, lines, dx)
+            besides = [c for c in conditions if c != main]
+            s = _add(W, rng, out, p, inst, doc, d, lines, dx, (main, besides) if secondary and besides else None)
             if s is not None:
                 sids.append(s.id)
         rows.append(_la("care_home_rounds",
                         f"care-home resident ({size} residents at one address"
                         f"{', the home phone' if p in shared_phone else ''}) seen on the doctor's rounds "
-                        f"({'/'.join('MTWTF'[w] for w in rounds_wd)})",
+                        f"({_days(rounds_wd)})",
                         W.pid(p), W.inst_id_list[inst], sids))
