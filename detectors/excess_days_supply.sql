@@ -21,15 +21,18 @@ params:
     description: also flag a single dispensing above the catalog's maximum days' supply
 reads: [lines, line_facts]
 scheme: |
-  One patient obtains far more days of one drug than there are days to take it, usually
+  One patient takes home far more days of one drug than there are days to take it, usually
   from several institutions or pharmacies within a few days (doctor shopping, stockpiling
   for resale), or a single dispensing exceeds the most days the catalog pays for at once.
 score: |
   1 + ln(days supplied / days they can cover in the window) + 0.5 per further institution
   involved.
 false_positives: |
-  Regular refills a few days early (a chronic patient's monthly pack) stay close to a ratio
-  of 1 and are not flagged. A replacement for lost medicine or a dose change with a new
+  Only take-home dispensings count (outpatient and pharmacy settlements): a drug given on
+  the ward day by day is not a supply, whatever days_supply its lines carry. The judgement
+  is over the window, not one pair of dispensings: regular refills a few days early (a
+  chronic patient's monthly pack, cycle after cycle) stay close to a ratio of 1 and are not
+  flagged, and the surplus must exceed min_excess_days on top. A replacement for lost medicine or a dose change with a new
   prescription looks the same. Long prescriptions for chronic disease allowed by local
   policy exceed the catalog maximum; regions allowing them set check_max_days_supply off.
 ---*/
@@ -43,7 +46,8 @@ WITH repeat_pairs AS (
     SELECT pair_key
     FROM (SELECT hash(patient_id, item_code) AS pair_key, hash(settlement_id) AS settlement_key
           FROM line_facts
-          WHERE days_supply IS NOT NULL AND days_supply > 0 AND quantity > 0)
+          WHERE days_supply IS NOT NULL AND days_supply > 0 AND quantity > 0
+            AND visit_type IN ('outpatient', 'pharmacy'))
     WINDOW w AS (ORDER BY pair_key, settlement_key)
     QUALIFY lag(pair_key) OVER w = pair_key AND lag(settlement_key) OVER w <> settlement_key
 ),
@@ -58,6 +62,7 @@ dispensings AS (
            sum(line_fund) AS fund
     FROM lines
     WHERE days_supply IS NOT NULL AND days_supply > 0 AND quantity > 0
+      AND visit_type IN ('outpatient', 'pharmacy')
       AND (hash(patient_id, item_code) IN (SELECT pair_key FROM repeat_pairs)
            OR ($check_max_days_supply AND days_supply > max_days_supply))
     GROUP BY patient_id, item_code, settlement_id, service_date

@@ -15,9 +15,11 @@ params:
     description: add up the hours of each time-based item on its own (true) instead of all time-based items together (false, the national rule)
 reads: [patient_days]
 scheme: |
-  Time-based items (monitoring, oxygen, special nursing, physiotherapy: hours_per_unit x
+  Hourly items (monitoring, oxygen, special nursing, physiotherapy: hours_per_unit x
   units) billed to one patient for more hours in one day than the day has, over every
-  institution that billed them that day: hours that cannot have been given.
+  institution that billed them that day: hours that cannot have been given. Only the
+  hourly clock adds up: items whose unit is a day or more (bed, ICU day, daily nursing)
+  are another clock and never count toward the 24 hours.
 score: |
   1 + ln(hours billed / hours in the day).
 false_positives: |
@@ -25,14 +27,26 @@ false_positives: |
   oxygen for the same 24 hours) add up to more than 24 hours; regions whose price list
   bills them concurrently set per_item, which judges each item on its own. A transfer
   between institutions on one day is fine as long as the hours together stay within the
-  day. The finding is charged to the institution that billed the most hours.
+  day. Intensive care billed as an ICU day plus hourly monitoring is not over the day: the
+  ICU day is not an hour count. A stay's hourly item billed as one summary line on one
+  date (more hours than the day has, but no more than the days left in the stay) is not
+  judged per day. The finding is charged to the institution that billed the most hours.
 ---*/
 WITH time_lines AS (
+    -- the hourly clock only: an item whose unit is a whole day or more (a bed day, an ICU
+    -- day, a day of nursing) runs alongside the hours, it is not a share of them; and a
+    -- stay's summary line (the item on one date of a longer stay, holding more hours than
+    -- the day has) says nothing about one day
     SELECT *,
            CASE WHEN $per_item THEN item_code ELSE '*' END AS item_group,
            quantity * hours_per_unit AS hours
     FROM patient_days
     WHERE hours_per_unit IS NOT NULL AND hours_per_unit > 0 AND quantity > 0
+      AND hours_per_unit < $hours_in_day
+      AND NOT (stay_summary AND n_lines = 1 AND discharge_date IS NOT NULL
+               AND date_diff('day', service_date, discharge_date) >= 1
+               AND quantity * hours_per_unit > $hours_in_day
+               AND quantity * hours_per_unit <= $hours_in_day * (date_diff('day', service_date, discharge_date) + 1))
 ),
 institution_hours AS (
     SELECT patient_id, service_date, item_group, institution_id,

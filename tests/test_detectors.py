@@ -286,13 +286,16 @@ def test_region_override_applies_and_the_manifest_records_the_version(tmp_path):
             regional = rules.params_for(det, str(prefix) + "01")
             assert all(regional[k] == v for k, v in params.items())
             assert regional != rules.params_for(det)
-    # a planted readmission 20 days after discharge: found only under a 30-day region
+    # two readmissions 20 and 18 days after discharge: a pattern only under a 30-day region
     case = {"settlements": [
         {"settlement_id": "S1", "patient_id": "P007", "institution_id": "H00000000003",
-         "visit_type": "inpatient", "admit_date": "2026-09-01", "discharge_date": "2026-09-05",
+         "visit_type": "inpatient", "admit_date": "2026-08-14", "discharge_date": "2026-08-18",
          "primary_dx": "I63.9"},
         {"settlement_id": "S2", "patient_id": "P007", "institution_id": "H00000000003",
-         "visit_type": "inpatient", "admit_date": "2026-09-25", "discharge_date": "2026-09-28",
+         "visit_type": "inpatient", "admit_date": "2026-09-07", "discharge_date": "2026-09-10",
+         "primary_dx": "I63.9"},
+        {"settlement_id": "S3", "patient_id": "P007", "institution_id": "H00000000003",
+         "visit_type": "inpatient", "admit_date": "2026-09-28", "discharge_date": "2026-09-28",
          "primary_dx": "I63.9"}], "items": []}
     st = build_world(case, tmp_path)
     doc = yaml.safe_load(st.rules_file.read_text(encoding="utf-8"))
@@ -303,7 +306,7 @@ def test_region_override_applies_and_the_manifest_records_the_version(tmp_path):
     assert plain == []
     regional = st.with_(region="440106")
     found = screen.screen(regional, "2026-09-28", render=False)
-    assert len(_published(found, "split_hospitalization")) == 1
+    assert len(_published(found, "split_hospitalization")) == 2
     manifest = json.loads((found / "_MANIFEST.json").read_text(encoding="utf-8"))
     assert manifest["parameters"]["rules_version"] == "test.1"
     assert manifest["parameters"]["region"] == "440106"

@@ -207,8 +207,10 @@ def build_items() -> list[Item]:
                                        ("Mechanical thrombectomy", 12000, "i", 3, None, ["I63"])]:
         a(Item(name, "surgery", "time", float(p), vts=vts, min_level=lvl, sex_only=sex, max_daily=1, dx_only=dx))
     # --- beds (1 unit = 1 day) and daily nursing
-    for name, p, lvl in [("General ward bed", 40.0, None), ("Double room bed", 70.0, None), ("ICU bed", 600.0, 2)]:
-        a(Item(name, "bed", "day", p, vts="i", max_daily=1, min_level=lvl, role="bed"))
+    # (the ICU day carries its 24 hours, as many price lists write it: a day-based clock)
+    for name, p, lvl, hpu in [("General ward bed", 40.0, None, None), ("Double room bed", 70.0, None, None),
+                              ("ICU bed", 600.0, 2, 24.0)]:
+        a(Item(name, "bed", "day", p, vts="i", max_daily=1, min_level=lvl, role="bed", hours_per_unit=hpu))
     for name, p in [("Grade I nursing", 36.0), ("Grade II nursing", 24.0), ("Grade III nursing", 14.0)]:
         a(Item(name, "nursing", "day", p, vts="i", max_daily=1, role="nursing_day"))
     # --- other: consultations and fees

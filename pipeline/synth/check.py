@@ -14,10 +14,11 @@ import duckdb
 RULES: dict[str, str] = {
     "duplicate_billing": """
         SELECT DISTINCT i.settlement_id FROM items i JOIN (
-            SELECT s.patient_id, s.institution_id, i.service_date, i.item_code
+            SELECT s.patient_id, s.institution_id, i.service_date, i.item_code, i.quantity, i.unit_price
             FROM items i JOIN st s USING (settlement_id)
             GROUP BY ALL HAVING count(*) > 1) d
           ON d.item_code = i.item_code AND d.service_date = i.service_date
+         AND d.quantity = i.quantity AND d.unit_price = i.unit_price
         JOIN st s ON s.settlement_id = i.settlement_id
           AND s.patient_id = d.patient_id AND s.institution_id = d.institution_id""",
     "split_hospitalization": """
@@ -25,8 +26,11 @@ RULES: dict[str, str] = {
           ON a.patient_id = b.patient_id AND a.institution_id = b.institution_id
          AND a.settlement_id <> b.settlement_id
          AND a.visit_type = 'inpatient' AND b.visit_type = 'inpatient'
-         AND b.admit_date >= a.discharge_date AND b.admit_date <= a.discharge_date + 10
-         AND substr(a.primary_dx, 1, 3) = substr(b.primary_dx, 1, 3)""",
+         AND b.admit_date >= a.discharge_date AND b.admit_date <= a.discharge_date + 15
+         AND substr(a.primary_dx, 1, 3) = substr(b.primary_dx, 1, 3)
+        -- a split: readmitted within 3 days, or two readmissions or more (a pattern)
+        QUALIFY b.admit_date <= a.discharge_date + 3
+             OR count(*) OVER (PARTITION BY b.patient_id, b.institution_id) >= 2""",
     "after_death": """
         SELECT s.settlement_id FROM st s JOIN persons p USING (patient_id)
         WHERE p.death_date IS NOT NULL AND s.admit_date > p.death_date""",
@@ -70,10 +74,10 @@ RULES: dict[str, str] = {
     "over_24_hours": """
         SELECT DISTINCT i.settlement_id FROM items i JOIN st s USING (settlement_id) JOIN (
             SELECT s.patient_id, i.service_date FROM items i JOIN st s USING (settlement_id)
-            JOIN cat c ON c.item_code = i.item_code WHERE c.hours_per_unit IS NOT NULL
+            JOIN cat c ON c.item_code = i.item_code WHERE c.hours_per_unit < 24
             GROUP BY ALL HAVING sum(i.quantity * c.hours_per_unit) > 24) d
           ON d.patient_id = s.patient_id AND d.service_date = i.service_date
-        JOIN cat c ON c.item_code = i.item_code WHERE c.hours_per_unit IS NOT NULL""",
+        JOIN cat c ON c.item_code = i.item_code WHERE c.hours_per_unit < 24""",
     "bed_days_exceed_stay": """
         SELECT s.settlement_id FROM items i JOIN st s USING (settlement_id)
         WHERE i.item_category = 'bed' GROUP BY s.settlement_id, s.admit_date, s.discharge_date
@@ -92,11 +96,15 @@ RULES: dict[str, str] = {
          AND v.admit_date > a.admit_date AND v.admit_date < a.discharge_date""",
     "excess_days_supply": """
         SELECT DISTINCT i.settlement_id FROM items i JOIN st s USING (settlement_id) JOIN (
-            SELECT s.patient_id, i.item_code FROM items i JOIN st s USING (settlement_id)
-            WHERE i.days_supply IS NOT NULL
+            SELECT patient_id, item_code FROM (       -- one row per dispensing
+                SELECT s.patient_id, i.item_code, i.settlement_id, i.service_date,
+                       sum(i.days_supply) AS days_supply
+                FROM items i JOIN st s USING (settlement_id)
+                WHERE i.days_supply IS NOT NULL AND s.visit_type <> 'inpatient'
+                GROUP BY ALL)
             GROUP BY ALL HAVING count(*) > 1
-               AND sum(i.days_supply) - arg_max(i.days_supply, i.service_date)
-                   > 1.5 * (max(i.service_date) - min(i.service_date)) + 3) d
+               AND sum(days_supply) - arg_max(days_supply, service_date)
+                   > 1.5 * (max(service_date) - min(service_date)) + 3) d
           ON d.patient_id = s.patient_id AND d.item_code = i.item_code""",
     "duplicate_trace_code": """
         SELECT DISTINCT settlement_id FROM (

@@ -24,10 +24,11 @@ candidate_lines AS MATERIALIZED (      -- a few rows: read by the three steps be
            OR hash(patient_id, institution_id, service_date, item_code) IN (SELECT day_key FROM repeated_keys))
 ),
 summary_lines AS (
-    -- a stay's bed or nursing item billed on one date only: a summary line for the stay
+    -- a stay's bed, nursing or hourly item billed on one date only: a summary line for
+    -- the stay (its units may stand for several days)
     SELECT settlement_id, item_code
     FROM lines
-    WHERE visit_type = 'inpatient' AND item_category IN ('bed', 'nursing')
+    WHERE visit_type = 'inpatient' AND (item_category IN ('bed', 'nursing') OR hours_per_unit IS NOT NULL)
       AND settlement_id IN (SELECT settlement_id FROM candidate_lines)
     GROUP BY settlement_id, item_code
     HAVING count(DISTINCT service_date) = 1

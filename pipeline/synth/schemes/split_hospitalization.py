@@ -1,6 +1,7 @@
-"""分解住院 split hospitalization: discharged and readmitted to the same institution within
-1-10 days with the same or a related diagnosis (same ICD-10 3-character category);
-sometimes a chain of three stays. One case per readmission: [previous stay, readmission]."""
+"""分解住院 split hospitalization: one episode cut into stays at the same institution with the
+same or a related diagnosis (same ICD-10 3-character category) - either readmitted 0-3
+days after discharge, or a chain of three or four stays with gaps of up to 12 days.
+One case per readmission: [previous stay, readmission]."""
 from __future__ import annotations
 
 from pipeline.synth.catalog import IP
@@ -26,10 +27,13 @@ def plant(W, days, rng, scale) -> SchemeOutput:
         p = W.take_patients(1, ag=adult_or_elderly(rng))[0]
         inst = pick_inst(W, rng, IP)
         dx = pick_dx(W, rng, IP, p)
-        chain = 3 if rng.random() < 0.25 else 2
+        chain = int(rng.integers(3, 5)) if rng.random() < 0.35 else 2
         los = [int(rng.integers(2, 9)) for _ in range(chain)]
-        gaps = [int(rng.integers(1, 11)) for _ in range(chain - 1)]
+        gaps = [int(rng.integers(0, 4)) if chain == 2 else int(rng.integers(1, 13)) for _ in range(chain - 1)]
         rest = sum(gaps) + sum(los[1:])
+        while rest > days - 1 and chain > 3:          # a shorter chain fits a short month
+            chain, los, gaps = chain - 1, los[:-1], gaps[:-1]
+            rest = sum(gaps) + sum(los[1:])
         if rest > days - 1:
             chain, los, gaps = 2, [los[0], 1], [1]
             rest = 2
