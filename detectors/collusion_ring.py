@@ -292,16 +292,19 @@ GROUP BY l.settlement_id
 """
 
 
-def on_a_calendar(days, min_days: int, min_fill: float) -> bool:
+def on_a_calendar(days, min_days: int, min_fill: float, seen=()) -> bool:
     """Whether days follow a weekly calendar: nearly all of them (all but max(1, 20 %)) on a
     few weekdays (each kept on two dates at least) of every week, or of every 2nd, 3rd or
     4th week (chemotherapy cycles of 14, 21, 28 days), or on workdays / every day (a daily
     course, a cycle's consecutive days), and those weekdays' dates in those weeks between the first and the last
     such day mostly taken (min_fill). A dialysis shift (Mon/Wed/Fri), a chemotherapy chair
     day, a daily rehabilitation course on workdays, a doctor's weekly round all pass; a
-    ring's meetings on days of its own choosing spread over the weekdays and skip weeks."""
+    ring's meetings on days of its own choosing spread over the weekdays and skip weeks.
+    A date counts as taken when it is one of the days or in seen (the group was there,
+    fewer of them: a round that saw two residents)."""
     import datetime as dt
     days = sorted(set(days))
+    taken = set(days) | set(seen)
     n = len(days)
     if n < min_days:
         return False
@@ -322,10 +325,10 @@ def on_a_calendar(days, min_days: int, min_fill: float) -> bool:
                 on = [d for d in in_weeks if d.weekday() in kept]
                 if len(on) < min_days or n - len(on) > max(1, int(0.2 * n)):
                     continue
-                slots = sum(1 for k in range((on[-1] - on[0]).days + 1)
-                            if (on[0] + dt.timedelta(days=k)).weekday() in kept
-                            and ((on[0] + dt.timedelta(days=k) - monday).days // 7) % period == phase)
-                if len(on) / slots >= min_fill:
+                dates = [on[0] + dt.timedelta(days=k) for k in range((on[-1] - on[0]).days + 1)]
+                dates = [d for d in dates
+                         if d.weekday() in kept and ((d - monday).days // 7) % period == phase]
+                if sum(d in taken for d in dates) / len(dates) >= min_fill:
                     return True
     return False
 
@@ -522,10 +525,18 @@ def _members(con, cores: list[dict], params: dict) -> tuple[dict, list[dict]]:
               [{"ring_no": r, "patient_id": p} for r, ps in members.items() for p in sorted(ps)],
               pa.schema([("ring_no", pa.int32()), ("patient_id", pa.string())]))
     evidence = _arrow_rows(con, EVIDENCE_SQL)
+    # every day a member was seen at the ring's doctors / institutions (meeting or not):
+    # a doctor's round seeing a few of a care home's residents still took place
+    seen = defaultdict(set)
+    for no, day in con.execute("""
+            SELECT DISTINCT v.ring_no, v.day FROM _ring_visits AS v
+            SEMI JOIN _ring_members AS m ON m.ring_no = v.ring_no AND m.patient_id = v.patient_id
+            """).fetchall():
+        seen[no].add(day)
     for name in ("_ring_core", "_ring_columns", "_ring_members"):
         con.unregister(name)
     con.execute("DROP TABLE IF EXISTS _ring_visits; DROP TABLE IF EXISTS _ring_slots")
-    return members, evidence
+    return members, evidence, seen
 
 
 def _rings_of(con, g: nx.Graph, groups: list[set], params: dict) -> list[dict]:
@@ -533,7 +544,7 @@ def _rings_of(con, g: nx.Graph, groups: list[set], params: dict) -> list[dict]:
     cores = [c for c in cores if len(c["patients"]) >= params["min_ring_patients"]]
     if not cores:
         return []
-    members, evidence = _members(con, cores, params)
+    members, evidence, seen = _members(con, cores, params)
     rows_of = defaultdict(list)
     for r in evidence:
         rows_of[r["ring_no"]].append(r)
@@ -565,7 +576,7 @@ def _rings_of(con, g: nx.Graph, groups: list[set], params: dict) -> list[dict]:
         by_sid = {r["settlement_id"]: r for n in nos for r in rows_of.get(n, [])}
         if _households(patients, households) < params["min_ring_patients"]:
             continue            # a few families: their joint visits are explained
-        if _scheduled_care(patients, by_sid.values(), contacts, params):
+        if _scheduled_care(patients, by_sid.values(), set().union(*(seen[n] for n in nos)), contacts, params):
             continue
         fund = sum(float(r["fund_paid"]) for r in by_sid.values())
         line_fund = sum(high_value.get(s, (0, 0))[0] for s in by_sid)
@@ -624,13 +635,13 @@ def _rings_of(con, g: nx.Graph, groups: list[set], params: dict) -> list[dict]:
     return _distinct(rings)
 
 
-def _scheduled_care(patients: list[str], rows, contacts: dict[str, set], params: dict) -> bool:
+def _scheduled_care(patients: list[str], rows, seen: set, contacts: dict[str, set], params: dict) -> bool:
     """A group meeting on a weekly calendar (on_a_calendar) whose members are each treated
     for one condition (dialysis, chemotherapy, rehabilitation), or who mostly live at one
     address (a care home on its doctor's rounds), is scheduled care: its co-visits are
     explained by the care itself, not by an arrangement."""
     if not on_a_calendar([r["day"] for r in rows], int(params["schedule_min_days"]),
-                         params["schedule_min_fill"]):
+                         params["schedule_min_fill"], seen):
         return False
     by_patient = defaultdict(list)
     for r in rows:
