@@ -19,6 +19,12 @@ params:
   min_cards_same_day:
     default: 3
     description: cards of one contact used at one institution on one day that make a cluster event
+  rounds_min_days:
+    default: 3
+    description: days an address's cards came together to one institution on its round weekdays before the calendar can show rounds
+  rounds_min_fill:
+    default: 0.7
+    description: share of the round weekdays' dates (first to last) the address's cards were seen at that institution, for the events to be rounds
   min_score:
     default: 2.0
     description: weighted evidence a patient needs to be reported
@@ -43,8 +49,11 @@ false_positives: |
   transfer between hospitals (discharge and admission on the same day) is not counted,
   nor a family of fewer than min_cards_per_contact sharing a phone, and a household (cards
   sharing both phone and address) visiting together never makes a cluster event. Residents of a care
-  home registered at one address and seen together by its visiting clinic look like a
-  card collection point: check the address before acting on cluster events alone.
+  home registered at one address and seen together by the doctor on rounds are not a
+  collection point: an address whose cards come together to one institution on a weekly
+  calendar (fixed weekdays, rounds_min_days at least, most of those dates seen:
+  rounds_min_fill) makes no cluster event there. Known gap: an agent taking the cards of
+  one address to one clinic on fixed weekdays every week looks like rounds.
 ---*/
 WITH visits AS (
     SELECT settlement_id, patient_id, institution_id, visit_type, admit_date, end_date,
@@ -154,10 +163,55 @@ cluster_events AS (
        AND count(DISTINCT CASE WHEN contact_kind = 'phone' THEN coalesce(address_hash, patient_id)
                                ELSE coalesce(phone_hash, patient_id) END) >= 2
 ),
+round_weekdays AS (
+    -- rounds: the weekdays on which an address's cards came together to one institution
+    -- on two dates at least
+    SELECT contact, institution_id, isodow(day) AS weekday
+    FROM cluster_events
+    WHERE contact_kind = 'address'
+    GROUP BY ALL
+    HAVING count(*) >= 2
+),
+round_events AS (
+    SELECT e.contact, e.institution_id, count(*) AS n_events,
+           count(*) FILTER (WHERE w.weekday IS NOT NULL) AS on_events,
+           min(e.day) FILTER (WHERE w.weekday IS NOT NULL) AS first_on,
+           max(e.day) FILTER (WHERE w.weekday IS NOT NULL) AS last_on
+    FROM cluster_events AS e
+    LEFT JOIN round_weekdays AS w
+      ON w.contact = e.contact AND w.institution_id = e.institution_id AND w.weekday = isodow(e.day)
+    WHERE e.contact_kind = 'address'
+    GROUP BY ALL
+),
+round_slots AS (
+    -- the dates of those weekdays from the first to the last such event, and whether any
+    -- card of the address was seen there that date
+    SELECT r.contact, r.institution_id, s.day,
+           EXISTS (SELECT 1 FROM contact_visits AS v
+                   WHERE v.contact_kind = 'address' AND v.contact = r.contact
+                     AND v.institution_id = r.institution_id AND v.admit_date = s.day) AS seen
+    FROM round_events AS r,
+         LATERAL (SELECT CAST(unnest(generate_series(r.first_on::TIMESTAMP, r.last_on::TIMESTAMP,
+                                                     INTERVAL 1 DAY)) AS DATE) AS day) AS s
+    WHERE r.on_events >= $rounds_min_days
+      AND r.n_events - r.on_events <= greatest(1, floor(0.2 * r.n_events))
+      AND isodow(s.day) IN (SELECT weekday FROM round_weekdays AS w
+                            WHERE w.contact = r.contact AND w.institution_id = r.institution_id)
+),
+rounds AS (
+    -- an address whose cards are seen together at one institution on a weekly calendar
+    -- (fixed weekdays, most of those dates taken) is a residence on its doctor's rounds (a
+    -- care home), not a card collection point
+    SELECT contact, institution_id
+    FROM round_slots
+    GROUP BY ALL
+    HAVING avg(CASE WHEN seen THEN 1.0 ELSE 0.0 END) >= $rounds_min_fill
+),
 repeat_contacts AS (
     -- a contact whose cards turn up together on several days is a collection point
     SELECT contact_kind, contact, count(DISTINCT day) AS event_days
     FROM cluster_events
+    WHERE NOT (contact_kind = 'address' AND (contact, institution_id) IN (SELECT (contact, institution_id) FROM rounds))
     GROUP BY contact_kind, contact
 ),
 cluster_evidence AS (
@@ -169,6 +223,7 @@ cluster_evidence AS (
     JOIN cluster_events AS e
       ON e.contact_kind = v.contact_kind AND e.contact = v.contact
      AND e.institution_id = v.institution_id AND e.day = v.admit_date
+    WHERE NOT (e.contact_kind = 'address' AND (e.contact, e.institution_id) IN (SELECT (contact, institution_id) FROM rounds))
 ),
 evidence AS (
     SELECT patient_id, kind, settlement_id, institution_id, day, weight FROM after_death

@@ -44,6 +44,18 @@ params:
   intermediary_min_cards:
     default: 3
     description: ring patients a non-household phone or address must bind to join the ring as an intermediary
+  schedule_min_days:
+    default: 3
+    description: meeting days a group needs before its calendar can show a weekly schedule
+  schedule_min_fill:
+    default: 0.7
+    description: share of its weekdays' dates (first to last meeting) a scheduled group meets on
+  condition_min_share:
+    default: 0.6
+    description: share of a member's meeting visits with their commonest diagnosis category for them to be treated for one condition
+  scheduled_min_share:
+    default: 0.8
+    description: share of a scheduled group's members treated for one condition (or living at one address) for its co-visits to be scheduled care
   max_pictures:
     default: 20
     description: rings (best first) drawn as a picture beside the run
@@ -72,16 +84,23 @@ score: |
   (1 + 0.25 log10(1 + fund money of the co-visit settlements / 1000)).
 false_positives: |
   Households are excluded (a phone or address shared by at most household_max cards:
-  their joint visits are explained), and so are patients who keep the same fixed rhythm
-  in phase (refills every 14 days, a visit every 5 days) or the same weekdays (dialysis
-  Monday/Wednesday/Friday, rehabilitation twice a week): scheduled care. Cohorts brought
-  in together on irregular days (a care home's residents taken to its clinic, a class
-  sent for check-ups) co-visit by design and appear as rings: check the address, the
-  diagnoses and the items. Known gaps: a ring meeting on a fixed weekly rhythm looks
-  like scheduled care and is not linked; a ring hidden inside a doctor-day with more than 60 regular patients is not
-  paired (bound of covisit_pairs); a phone gathering many cards makes no ring without
-  co-visits. Run on the whole lake, not on patient shards: a ring split over shards is
-  weakened.
+  their joint visits are explained; a family counts once toward min_ring_patients), and
+  so are pairs who keep the same fixed rhythm in phase (refills every 14 days, a visit
+  every 5 days) or the same weekdays (dialysis Monday/Wednesday/Friday, rehabilitation
+  twice a week). Scheduled care is not a ring by co-attendance alone: a group whose
+  meetings follow a weekly calendar (fixed weekdays every week or every 2nd-4th week, most
+  of those dates taken: a dialysis shift, a chemotherapy chair day, a rehabilitation
+  course, a doctor's round) is dropped when most of its members are each treated for one
+  condition at those visits (the medical reason for the schedule) or most of them live at
+  one address (a care home on its doctor's rounds). Such a group needs other evidence:
+  meetings on days of its own choosing, varied diagnoses. Cohorts brought in together on
+  irregular days (a class sent for check-ups) co-visit by design and can appear as rings:
+  check the address, the diagnoses and the items. Known gaps: a ring meeting on a fixed
+  weekly calendar with one diagnosis copied onto every card, or gathered at one address,
+  looks like scheduled care; a ring hidden inside a doctor-day with more than 60 regular
+  patients is not paired (bound of covisit_pairs); a phone gathering many cards makes no
+  ring without co-visits. Run on the whole lake, not on patient shards: a ring split over
+  shards is weakened.
 ---
 Collusion rings from the co-visit graph: edges in DuckDB, graphs in networkx (igraph's
 Leiden for large components).
@@ -205,7 +224,9 @@ WITH visits AS (
 -- at level 'doctor' a slot is a day with any of the ring's doctors (a ring with two
 -- doctors splits each meeting between them)
 SELECT c.ring_no, v.level, CASE WHEN v.level = 'doctor' THEN '*' ELSE v.column_id END AS column_id,
-       v.patient_id, v.admit_date AS day, v.settlement_id, v.institution_id, v.doctor_id, v.fund_paid
+       v.patient_id, v.admit_date AS day, v.settlement_id, v.institution_id, v.doctor_id, v.fund_paid,
+       left(v.primary_dx, 3) AS dx3,
+       list_transform(coalesce(v.secondary_dx, []), lambda x: left(x, 3)) AS dx3_secondary
 FROM visits AS v
 JOIN _ring_columns AS c USING (level, column_id);
 CREATE OR REPLACE TEMP TABLE _ring_slots AS
@@ -254,7 +275,7 @@ WHERE p.k >= $min_covisit_days
 # The members' settlements on meeting slots: the evidence of each ring.
 EVIDENCE_SQL = """
 SELECT DISTINCT v.ring_no, v.settlement_id, v.patient_id, v.institution_id, v.doctor_id,
-       v.day, v.fund_paid
+       v.day, v.fund_paid, v.dx3, v.dx3_secondary
 FROM _ring_visits AS v
 JOIN _ring_slots AS s USING (ring_no, level, column_id, day)
 JOIN _ring_members AS m ON m.ring_no = v.ring_no AND m.patient_id = v.patient_id
@@ -269,6 +290,60 @@ FROM lines AS l
 SEMI JOIN _ring_settlements AS r USING (settlement_id)
 GROUP BY l.settlement_id
 """
+
+
+def on_a_calendar(days, min_days: int, min_fill: float, seen=()) -> bool:
+    """Whether days follow a weekly calendar: nearly all of them (all but max(1, 20 %)) on a
+    few weekdays (each kept on two dates at least) of every week, or of every 2nd, 3rd or
+    4th week (chemotherapy cycles of 14, 21, 28 days), or on workdays / every day (a daily
+    course, a cycle's consecutive days), and those weekdays' dates in those weeks between the first and the last
+    such day mostly taken (min_fill). A dialysis shift (Mon/Wed/Fri), a chemotherapy chair
+    day, a daily rehabilitation course on workdays, a doctor's weekly round all pass; a
+    ring's meetings on days of its own choosing spread over the weekdays and skip weeks.
+    A date counts as taken when it is one of the days or in seen (the group was there,
+    fewer of them: a round that saw two residents)."""
+    import datetime as dt
+    days = sorted(set(days))
+    taken = set(days) | set(seen)
+    n = len(days)
+    if n < min_days:
+        return False
+    # weeks start on any weekday (a cycle's days may run Sunday to Tuesday)
+    for period, start in [(1, 0)] + [(q, k) for q in (2, 3, 4) for k in range(7)]:
+        monday = days[0] - dt.timedelta(days=start)
+        for phase in range(period):
+            in_weeks = [d for d in days if ((d - monday).days // 7) % period == phase]
+            count = defaultdict(int)
+            for d in in_weeks:
+                count[d.weekday()] += 1
+            # the weekdays kept on two dates at least; in every week, also all workdays or
+            # all days (a daily course, a cycle's consecutive days)
+            candidates = [{w for w, c in count.items() if c >= 2}]
+            if period == 1:
+                candidates += [set(range(5)), set(range(7))]
+            for kept in candidates:
+                on = [d for d in in_weeks if d.weekday() in kept]
+                if len(on) < min_days or n - len(on) > max(1, int(0.2 * n)):
+                    continue
+                dates = [on[0] + dt.timedelta(days=k) for k in range((on[-1] - on[0]).days + 1)]
+                dates = [d for d in dates
+                         if d.weekday() in kept and ((d - monday).days // 7) % period == phase]
+                if sum(d in taken for d in dates) / len(dates) >= min_fill:
+                    return True
+    return False
+
+
+def treated_for_one_condition(rows: list[dict], min_share: float) -> bool:
+    """Whether a member's visits are for one condition: one diagnosis category (ICD-10, 3
+    characters, primary or secondary: a session coded Z51 chemotherapy / Z49 dialysis
+    carries the cancer / kidney failure beside it) on at least min_share of them
+    (scheduled care treats one condition again and again; recruited patients come with
+    whatever is written down)."""
+    count = defaultdict(int)
+    for r in rows:
+        for dx in {r.get("dx3"), *(r.get("dx3_secondary") or ())} - {None}:
+            count[dx] += 1
+    return bool(rows) and max(count.values(), default=0) / len(rows) >= min_share
 
 
 def ring_id(members: list[str]) -> str:
@@ -450,10 +525,18 @@ def _members(con, cores: list[dict], params: dict) -> tuple[dict, list[dict]]:
               [{"ring_no": r, "patient_id": p} for r, ps in members.items() for p in sorted(ps)],
               pa.schema([("ring_no", pa.int32()), ("patient_id", pa.string())]))
     evidence = _arrow_rows(con, EVIDENCE_SQL)
+    # every day a member was seen at the ring's doctors / institutions (meeting or not):
+    # a doctor's round seeing a few of a care home's residents still took place
+    seen = defaultdict(set)
+    for no, day in con.execute("""
+            SELECT DISTINCT v.ring_no, v.day FROM _ring_visits AS v
+            SEMI JOIN _ring_members AS m ON m.ring_no = v.ring_no AND m.patient_id = v.patient_id
+            """).fetchall():
+        seen[no].add(day)
     for name in ("_ring_core", "_ring_columns", "_ring_members"):
         con.unregister(name)
     con.execute("DROP TABLE IF EXISTS _ring_visits; DROP TABLE IF EXISTS _ring_slots")
-    return members, evidence
+    return members, evidence, seen
 
 
 def _rings_of(con, g: nx.Graph, groups: list[set], params: dict) -> list[dict]:
@@ -461,7 +544,7 @@ def _rings_of(con, g: nx.Graph, groups: list[set], params: dict) -> list[dict]:
     cores = [c for c in cores if len(c["patients"]) >= params["min_ring_patients"]]
     if not cores:
         return []
-    members, evidence = _members(con, cores, params)
+    members, evidence, seen = _members(con, cores, params)
     rows_of = defaultdict(list)
     for r in evidence:
         rows_of[r["ring_no"]].append(r)
@@ -471,7 +554,7 @@ def _rings_of(con, g: nx.Graph, groups: list[set], params: dict) -> list[dict]:
     high_value = {sid: (float(f or 0), float(h or 0))
                   for sid, f, h in con.execute(HIGH_VALUE_SQL).fetchall()}
     con.unregister("_ring_settlements")
-    contacts = _shared_contacts(con, [set(m) for m in members.values()], params)
+    contacts, households = _shared_contacts(con, [set(m) for m in members.values()], params)
 
     rings = []
     for nos in _merged(members):
@@ -491,6 +574,10 @@ def _rings_of(con, g: nx.Graph, groups: list[set], params: dict) -> list[dict]:
         if density < params["min_density"]:
             continue
         by_sid = {r["settlement_id"]: r for n in nos for r in rows_of.get(n, [])}
+        if _households(patients, households) < params["min_ring_patients"]:
+            continue            # a few families: their joint visits are explained
+        if _scheduled_care(patients, by_sid.values(), set().union(*(seen[n] for n in nos)), contacts, params):
+            continue
         fund = sum(float(r["fund_paid"]) for r in by_sid.values())
         line_fund = sum(high_value.get(s, (0, 0))[0] for s in by_sid)
         hv_fund = sum(high_value.get(s, (0, 0))[1] for s in by_sid)
@@ -548,6 +635,25 @@ def _rings_of(con, g: nx.Graph, groups: list[set], params: dict) -> list[dict]:
     return _distinct(rings)
 
 
+def _scheduled_care(patients: list[str], rows, seen: set, contacts: dict[str, set], params: dict) -> bool:
+    """A group meeting on a weekly calendar (on_a_calendar) whose members are each treated
+    for one condition (dialysis, chemotherapy, rehabilitation), or who mostly live at one
+    address (a care home on its doctor's rounds), is scheduled care: its co-visits are
+    explained by the care itself, not by an arrangement."""
+    if not on_a_calendar([r["day"] for r in rows], int(params["schedule_min_days"]),
+                         params["schedule_min_fill"], seen):
+        return False
+    by_patient = defaultdict(list)
+    for r in rows:
+        by_patient[r["patient_id"]].append(r)
+    treated = sum(treated_for_one_condition(by_patient[p], params["condition_min_share"]) for p in patients)
+    if treated >= params["scheduled_min_share"] * len(patients):
+        return True
+    ps = set(patients)
+    residence = max((len(m & ps) for c, m in contacts.items() if c.startswith("address:")), default=0)
+    return residence >= params["scheduled_min_share"] * len(patients)
+
+
 def _merged(members: dict) -> list[list[int]]:
     """Seeds whose members mostly coincide are one ring (a ring split by community
     detection grows back whole from each part): union them, transitively."""
@@ -579,9 +685,10 @@ def _distinct(rings: list[dict]) -> list[dict]:
     return sorted(kept, key=lambda r: r["ring_id"])
 
 
-def _shared_contacts(con, groups: list[set], params: dict) -> dict[str, set]:
-    """Non-household phones and addresses (shared by more than household_max cards) that
-    reach into the candidate groups: possible intermediaries gathering cards."""
+def _shared_contacts(con, groups: list[set], params: dict) -> tuple[dict[str, set], dict[str, set]]:
+    """Phones and addresses reaching into the candidate groups: the wide ones (shared by
+    more than household_max cards: possible intermediaries gathering cards, or a residence
+    such as a care home) and the households (at most household_max cards)."""
     con.register("_ring_patients", pa.table({"patient_id": pa.array(
         sorted({p for grp in groups for p in grp}), pa.string())}))
     rows = con.execute("""
@@ -593,19 +700,38 @@ def _shared_contacts(con, groups: list[set], params: dict) -> dict[str, set]:
         ring_contacts AS (
             SELECT * FROM contacts SEMI JOIN _ring_patients USING (patient_id)
         ),
-        wide AS (
-            SELECT contact FROM contacts SEMI JOIN ring_contacts USING (contact)
-            GROUP BY contact HAVING count(DISTINCT patient_id) > $household_max
+        sizes AS (
+            SELECT contact, count(DISTINCT patient_id) AS n_cards
+            FROM contacts SEMI JOIN ring_contacts USING (contact)
+            GROUP BY contact HAVING count(DISTINCT patient_id) >= 2
         )
-        SELECT contact, patient_id
-        FROM ring_contacts
-        SEMI JOIN wide USING (contact)
+        SELECT DISTINCT r.contact, r.patient_id, s.n_cards > $household_max AS wide
+        FROM ring_contacts AS r
+        JOIN sizes AS s USING (contact)
     """, {"household_max": params["household_max"]}).fetchall()
     con.unregister("_ring_patients")
-    out = defaultdict(set)
-    for contact, patient in rows:
-        out[contact].add(patient)
-    return out
+    wide, households = defaultdict(set), defaultdict(set)
+    for contact, patient, is_wide in rows:
+        (wide if is_wide else households)[contact].add(patient)
+    return wide, households
+
+
+def _households(patients: list[str], households: dict[str, set]) -> int:
+    """Distinct households among the patients: cards sharing a household phone or address
+    count once (a family's joint visits are explained, however many of them come)."""
+    parent = {p: p for p in patients}
+
+    def root(p):
+        while parent[p] != p:
+            parent[p] = parent[parent[p]]
+            p = parent[p]
+        return p
+    inside = set(patients)
+    for members in households.values():
+        ms = sorted(members & inside)
+        for m in ms[1:]:
+            parent[root(m)] = root(ms[0])
+    return len({root(p) for p in patients})
 
 
 def _findings_of(r: dict) -> list[dict]:

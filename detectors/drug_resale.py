@@ -23,6 +23,9 @@ params:
   distant_prefix_digits:
     default: 4
     description: leading region digits that make two places different regions
+  household_max:
+    default: 5
+    description: cards at one address that make a family home; two of them are not linked by their shared phone or address
   min_fund:
     default: 100
     description: least fund money on watch-list drugs for a patient to be considered
@@ -46,8 +49,11 @@ score: |
   ring_score = mean member score x ln(1 + members).
 false_positives: |
   A chronic patient refilling each month at the prescribed dose (oversupply ~1) is not
-  reported, even from two pharmacies; a family sharing a phone is a ring only when its
-  members each over-buy. A patient stocking up before travel, or whose dose was raised,
+  reported, even from two pharmacies. Members of one household (one address of at most
+  household_max cards) are never linked by their family phone or home: each is judged
+  alone, so a family of chronic patients buying the same drug needs min_score each (the
+  ring's lower bar is for cards gathered by an intermediary: one phone, different homes,
+  or an address binding more cards than a household). A patient stocking up before travel, or whose dose was raised,
   can look over-supplied for one period.
 ---
 """
@@ -315,18 +321,27 @@ def _rings(con, params) -> pa.Table:
             FROM _dr_scored AS s JOIN insured_persons AS p USING (patient_id)
             WHERE s.base_score >= $ring_min_score
         ),
+        homes AS (
+            -- addresses of at most household_max cards: a family's home
+            SELECT address_hash FROM insured_persons
+            WHERE address_hash IN (SELECT address_hash FROM cand)
+            GROUP BY address_hash HAVING count(DISTINCT patient_id) <= $household_max
+        ),
         contact AS (
-            SELECT patient_id, base_score, item_codes, 'phone:' || phone_hash AS contact
+            SELECT patient_id, base_score, item_codes, address_hash, 'phone:' || phone_hash AS contact
             FROM cand WHERE phone_hash IS NOT NULL
             UNION ALL
-            SELECT patient_id, base_score, item_codes, 'address:' || address_hash
+            SELECT patient_id, base_score, item_codes, address_hash, 'address:' || address_hash
             FROM cand WHERE address_hash IS NOT NULL
         )
         SELECT a.patient_id AS a, b.patient_id AS b, a.contact, a.base_score AS sa, b.base_score AS sb
         FROM contact AS a JOIN contact AS b
           ON a.contact = b.contact AND a.patient_id < b.patient_id
          AND len(list_intersect(a.item_codes, b.item_codes)) > 0
-    """, {"ring_min_score": params["ring_min_score"]}).fetchall()
+        -- two cards of one household (one family home) share their phone and address by
+        -- living together: not an intermediary's link
+        WHERE NOT (a.address_hash = b.address_hash AND a.address_hash IN (SELECT address_hash FROM homes))
+    """, {"ring_min_score": params["ring_min_score"], "household_max": params["household_max"]}).fetchall()
     g = nx.Graph()
     contacts: dict[frozenset, set] = {}
     score = {}

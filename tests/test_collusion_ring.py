@@ -28,12 +28,12 @@ class World:
         self.settlements, self.items, self.persons, self.doctors = [], [], [], []
         self.n = 0
 
-    def visit(self, patient, inst, doctor, day, item="CON01", price=30):
+    def visit(self, patient, inst, doctor, day, item="CON01", price=30, dx="J06", dx2=None):
         self.n += 1
         sid = f"S{self.n:07d}"
         self.settlements.append({"settlement_id": sid, "patient_id": patient, "institution_id": inst,
                                  "doctor_id": doctor, "admit_date": day, "settle_date": SETTLE,
-                                 "primary_dx": "J06"})
+                                 "primary_dx": dx, "secondary_dx": dx2})
         self.items.append({"settlement_id": sid, "item_code": item, "service_date": day,
                            "unit_price": price, "quantity": 1})
 
@@ -97,6 +97,48 @@ def planted(tmp_path_factory):
             if day.isoweekday() in (1, 4) and rng.random() < 0.95:
                 w.visit(p, "H00000000002", d_dial, day, item="LAB01", price=25)
     w.background(w.people("NEPH", 30), "H00000000002", [d_dial], rng)
+    # 3c. scheduled care, each imperfect: a dialysis shift on Mon/Thu (newcomers, missed
+    # sessions, a session made up the next day, two doctors taking turns), a chemotherapy
+    # chair on Fridays (days 1 and 2 every 14 days, in two phases), a daily rehabilitation
+    # course on workdays starting together, a care home (20 residents at one address, a
+    # doctor's Tuesday round seeing about half of them each time, now and then a sick call)
+    d_neph = [w.doctor(d, "H00000000005") for d in ("D100000000007", "D100000000008")]
+    for i, p in enumerate(w.people("HDLY", 14)):
+        first = MONTH[rng.randint(5, 14)] if i % 4 == 0 else MONTH[0]
+        for day in MONTH:
+            if day >= first and day.isoweekday() in (1, 4):
+                if rng.random() < 0.9:
+                    w.visit(p, "H00000000005", rng.choice(d_neph), day, item="TRHD1", price=420, dx="N18.5")
+                elif rng.random() < 0.5 and day + timedelta(days=1) <= MONTH[-1]:
+                    w.visit(p, "H00000000005", rng.choice(d_neph), day + timedelta(days=1),
+                            item="TRHD1", price=420, dx="N18.5")
+    d_onc = w.doctor("D100000000009", "H00000000005")
+    fridays = [d for d in MONTH if d.isoweekday() == 5]
+    for i, p in enumerate(w.people("CHEM", 12)):
+        for day in fridays[i % 2::2]:
+            for d in (day, day + timedelta(days=1)):
+                if d <= MONTH[-1]:
+                    if rng.random() < 0.5:       # coded as a chemotherapy session, the cancer beside
+                        w.visit(p, "H00000000005", d_onc, d, item="XDPEM1", price=890, dx="Z51.1", dx2=["C34.9"])
+                    else:
+                        w.visit(p, "H00000000005", d_onc, d, item="XDPEM1", price=890, dx="C34.9")
+    d_rehab = w.doctor("D100000000010", "H00000000005")
+    start = MONTH[rng.randint(0, 7)]
+    for p in w.people("RHAB", 10):
+        sessions = [d for d in MONTH if d >= start and d.isoweekday() <= 5][:rng.randint(10, 15)]
+        for day in sessions:
+            if rng.random() < 0.85:
+                w.visit(p, "H00000000005", d_rehab, day, item="TRPHY1", price=30, dx="I63.9")
+    d_round = w.doctor("D100000000011", "H00000000006")
+    chronic = ["I10", "E11.9", "I50.9", "J44.9"]
+    for i, p in enumerate(w.people("HOME", 20, address="ad-care-home")):
+        for day in MONTH:
+            if day.isoweekday() == 2 and rng.random() < 0.5:
+                w.visit(p, "H00000000006", d_round, day, dx=chronic[i % 4])
+        if rng.random() < 0.3:
+            w.visit(p, "H00000000006", "D000000000006", rng.choice(MONTH), dx=chronic[i % 4])
+    w.background(w.people("NBHD", 40), "H00000000006", [d_round, "D000000000006"], rng)
+    w.background(w.people("OUTP", 40), "H00000000005", d_neph + [d_onc, d_rehab], rng)
     # 4. two rings at one institution, each with its own doctors and days
     d_a, d_b1, d_b2 = (w.doctor(d, "H00000000004") for d in
                        ("D100000000003", "D100000000004", "D100000000005"))
@@ -145,6 +187,23 @@ def test_collusion_ring_busy_honest_doctor_is_not_a_ring(planted):
 def test_group_on_fixed_weekdays_is_not_a_ring(planted):
     assert not [m for m in planted["rings"].values()
                 if any(p.startswith("DIAL") for p in m.get("patient", ()))]
+
+
+@pytest.mark.parametrize("prefix", ["HDLY", "CHEM", "RHAB", "HOME"])
+def test_scheduled_care_and_a_care_home_are_not_rings(planted, prefix):
+    assert not [m for m in planted["rings"].values()
+                if any(p.startswith(prefix) for p in m.get("patient", ()))]
+
+
+def test_weekly_calendar_is_told_from_a_rings_own_days():
+    mod, _ = _load_detector()
+    mon_thu = [d for d in MONTH if d.isoweekday() in (1, 4)]
+    assert mod.on_a_calendar(mon_thu[1:3] + mon_thu[4:], 3, 0.7)                # a session missed
+    assert mod.on_a_calendar([date(2026, 9, 4) + timedelta(days=14 * k) for k in range(3)], 3, 0.7)  # q14
+    assert mod.on_a_calendar([d for d in MONTH[3:19] if d.isoweekday() <= 5], 3, 0.7)  # a course
+    rng = random.Random(3)
+    rings = [sorted(rng.sample(MONTH, rng.randint(5, 9))) for _ in range(1000)]
+    assert sum(mod.on_a_calendar(r, 3, 0.7) for r in rings) <= 60    # a ring's own days: ~4 %
 
 
 def test_family_sharing_a_phone_is_not_a_ring(planted):
@@ -244,7 +303,8 @@ def generated_month(tmp_path_factory):
     published = groups(out / "rings.parquet")
     lookalike = {p for k, p in con.sql(f"SELECT kind, patient_id FROM read_parquet("
                                        f"'{root}/truth/lookalikes.parquet')").fetchall()
-                 if k in ("busy_doctor_regulars", "family_visits_together")}
+                 if k in ("busy_doctor_regulars", "family_visits_together", "dialysis_cohort",
+                          "chemotherapy_cohort", "rehabilitation_group", "care_home_rounds")}
     return planted, published, lookalike
 
 

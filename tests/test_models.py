@@ -429,3 +429,33 @@ def test_peer_outlier_reports_a_month_over_month_surge(tmp_path):
     metrics = json.loads(rows[0][1])["metrics"]
     assert metrics["fund_growth"]["flagged"] and metrics["fund_growth"]["value"] > 2.5
     assert not metrics["cost_per_visit"]["flagged"]
+
+
+def test_drug_resale_a_household_is_judged_alone_an_intermediarys_cards_are_linked(tmp_path):
+    """Two pairs of buyers with the same moderate over-buying (below min_score alone): the
+    pair sharing one family phone and home stays unreported; the pair sharing a phone but
+    living apart (an intermediary's cards) is a ring and reported."""
+    w = World()
+    places = ["P00000000001", "P00000000002", "H00000000001", "H00000000002"]
+    pairs = {"family": [w.person(f"HF{i}", phone_hash="home-phone", address_hash="home") for i in range(2)],
+             "agent": [w.person(f"AG{i}", phone_hash="agent-phone2", address_hash=f"own-home-{i}")
+                       for i in range(2)]}
+    for p in [*pairs["family"], *pairs["agent"]]:
+        for k in range(4):          # 14 days supplied every 8 days at four counters
+            w.claim(p, places[k], day(1 + 8 * k), [_item("DRG02", 1, 180, days_supply=14)],
+                    visit_type="pharmacy", dx="E11.9")
+    builder.write_extracts(tmp_path / "landing", w.settlements, w.items,
+                           reference={"insured_persons": w.persons})
+    st = load_settings(data_dir=tmp_path / "data")
+    for r in ingest.ingest(st, tmp_path / "landing"):
+        validate.promote(st, r.extract_date)
+    out = screen.screen(st, RUN_DATE, render=False, detector_ids=["drug_resale"])
+    con = duckdb.connect()
+    found = con.sql(f"SELECT entity_type, patient_id, evidence FROM read_parquet('{out}/findings.parquet') "
+                    f"WHERE detector_id = 'drug_resale'").fetchall()
+    patients = {p for t, p, _ in found if t == "patient"}
+    assert set(pairs["agent"]) <= patients
+    assert not patients & set(pairs["family"])
+    assert [t for t, _, _ in found].count("ring") == 1
+    # the agent's cards are reported through the ring only: alone they stay below min_score
+    assert all(json.loads(ev).get("ring_id") for t, p, ev in found if p in pairs["agent"])

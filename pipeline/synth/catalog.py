@@ -295,6 +295,9 @@ DX_LIST: list[Dx] = [
     Dx("C34.9", "Malignant neoplasm of lung", None, E, 1, 2, "ONC"),
     Dx("F32.9", "Depressive episode", None, AE, 1, 0, "PSY"),
     Dx("B18.1", "Chronic viral hepatitis B", None, AE, 1, 0, "INF"),
+    # drawn by no background visit (weights 0, so the background's draws are unchanged):
+    # the scheduled dialysis cohorts of lookalikes/cohorts.py
+    Dx("N18.5", "Chronic kidney disease, stage 5", None, AE, 0, 0, "URO", True),
 ]
 
 SPECIALTIES = ("RES", "CAR", "END", "GAS", "GSU", "NEU", "ORT", "URO", "OBG", "INF", "PED", "ENT",
