@@ -99,7 +99,8 @@ def test_a_fraud_free_month_has_no_rule_findings(months):
         assert not noisy, (_name(key), noisy)
 
 
-@pytest.mark.xfail(reason="issue 11 open: peer_outlier finds 10/12 over the seeds at scale 0.3", strict=False)
+@pytest.mark.xfail(reason="issue 11 open: peer_outlier finds 10/12 in the county world and at scale 1 "
+                          "(a culprit whose padded visits are diluted by its ordinary ones)", strict=False)
 def test_every_scheme_is_found_over_the_three_seeds(months):
     low = []
     for profile, scale, fraud in WORLDS:
@@ -116,7 +117,8 @@ def test_every_scheme_is_found_over_the_three_seeds(months):
     assert not low, "\n".join(low)
 
 
-@pytest.mark.xfail(reason="issue 11 open: AP 0.86-0.92 on the standard world, aim 0.9", strict=False)
+@pytest.mark.xfail(reason="issue 11 open: mean AP 0.896 on the standard world at scale 0.3 (0.92 at scale 1, "
+                          "0.93 in the county world), aim 0.9", strict=False)
 def test_institution_ranking_average_precision(months):
     low = []
     for profile, scale, fraud in WORLDS:
