@@ -444,15 +444,22 @@ def credit_history(index_by_run: dict[str, list[dict]], engine: Engine, config: 
     confirmed = confirmed_by_institution(engine)
     window = timedelta(days=config.credit_window_days)
     out: dict[str, list[dict]] = {}
-    for run_date in sorted(index_by_run):
+
+    def entry(label, day, r):
+        n = sum(1 for at in confirmed.get(r["institution_id"], []) if day - window <= at < day)
+        return {"run_date": label, "name": r["name"], "region": r["region"], "screening_grade": r["grade"],
+                "confirmed": n, "credit_grade": credit_grade(r["grade"], n, config)}
+
+    runs = sorted(index_by_run)
+    for run_date in runs:
         day = datetime.fromisoformat(run_date) + timedelta(days=1)      # decisions up to the end of the day
         for r in index_by_run[run_date]:
-            if not user.sees_institution(r["institution_id"], r["region"]):
-                continue
-            n = sum(1 for at in confirmed.get(r["institution_id"], []) if day - window <= at < day)
-            out.setdefault(r["institution_id"], []).append({
-                "run_date": run_date, "name": r["name"], "region": r["region"], "screening_grade": r["grade"],
-                "confirmed": n, "credit_grade": credit_grade(r["grade"], n, config)})
+            if user.sees_institution(r["institution_id"], r["region"]):
+                out.setdefault(r["institution_id"], []).append(entry(run_date, day, r))
+    if runs:   # today: the newest screening grade with the decisions taken since
+        for r in index_by_run[runs[-1]]:
+            if r["institution_id"] in out:
+                out[r["institution_id"]].append(entry("now", db.now() + timedelta(seconds=1), r))
     return out
 
 

@@ -290,7 +290,8 @@ def register(app, *, engine, published, settings, config, current, ip_of, html_r
         for inst, rows in sorted(hist.items(), key=lambda kv: (
                 -cases.GRADES.index(kv[1][-1]["credit_grade"]), kv[0])):
             last = rows[-1]
-            trail = " ".join(f"{r['run_date'][5:]}:{r['credit_grade']}" for r in rows)
+            trail = " ".join(f"{r['run_date'][5:] if r['run_date'] != 'now' else 'now / 当前'}:{r['credit_grade']}"
+                             for r in rows)
             trs.append(f"<tr><td>{_e(inst)}</td><td>{_e(last['name'])}</td><td>{_e(last['region'])}</td>"
                        f"<td>{_e(last['screening_grade'])}</td><td class=n>{last['confirmed']}</td>"
                        f"<td><span class='grade g{last['credit_grade']}' style='font-size:16px;width:24px;height:24px;"
