@@ -420,7 +420,11 @@ def test_outcomes_feed_precision_evaluate_and_the_next_run(world, capsys):
     res = evaluate.evaluate(st, truth, RUN_DATE)
     det = {d["detector_id"]: d for d in res["detectors"]}
     assert det["duplicate_billing"]["cases"] == 2 and det["duplicate_billing"]["found"] == 2
-    assert det["after_death"]["found"] == 1
+    assert det["after_death"]["found"] == 1 and det["after_death"]["precision"] == 1.0
+    # Kangning's three copies share the confirmed cases' patient; Longevity's two do not
+    assert det["duplicate_billing"]["precision"] == pytest.approx(3 / 5)
+    assert det["duplicate_billing"]["lookalike_hits"] >= 1            # the dismissed one is honest
+    assert det["card_misuse"]["precision"] == 0 and det["card_misuse"]["precision_any"] == 1.0   # same patient, other rule
     # a dismissed finding leaves the next run (the dismissal is dated the day of the decision)
     dismissed = [r for r in cases.list_cases(eng, db.User(0, "x", "admin", ())) if r.state == "dismissed"]
     assert dismissed

@@ -151,11 +151,11 @@ class PdfPrinter:
 
 def cases_nav(user: db.User) -> str:
     """The links to the case workflow pages this user's role has."""
-    links = [("/cases", "Cases / 案件")] if user.role != "tips" else []
-    if user.role == "tips":
-        links.append(("/tips", "Tips / 举报线索"))
+    links = [("/cases", "Cases / 案件")] if user.role != "tips" else [("/tips", "Tips / 举报线索")]
     if user.role in ("city", "province", "admin"):
-        links += [("/cases/precision", "Precision / 准确率"), ("/credit", "Credit / 信用")]
+        links.append(("/cases/precision", "Precision / 准确率"))
+    if user.role in ("city", "province", "admin", "institution"):
+        links += [("/credit", "Credit / 信用"), ("/credit/practitioners", "Points / 记分")]
     return "".join(f" · <a href={u}>{t}</a>" for u, t in links)
 
 
