@@ -462,3 +462,96 @@ def test_accounts_of_the_new_roles_are_checked(world):
         bad = world["tmp"] / "bad.yaml"
         bad.write_text(json.dumps({"deadlines_days": {"first_review": 3}}))
         cases.load_config(bad)
+
+
+# -------------------------------------------------------------------- browser
+
+def test_every_role_walks_its_path_in_a_browser(world):
+    import os
+    import shutil
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed: CI set-up must run scripts/setup_browser.sh")
+        pytest.skip("chromium not installed (run scripts/setup_browser.sh); required in CI")
+    if os.environ.get("CI"):
+        from playwright import sync_api
+    else:
+        sync_api = pytest.importorskip("playwright.sync_api")
+    base = world["base"]
+    appeal_case = [r for r in cases.list_cases(world["engine"], db.User(0, "x", "admin", ()))
+                   if r.institution_id == H1 and r.state == "appeal"][0].id
+
+    def step(page, button: str, note: str) -> None:
+        form = page.locator("form", has=page.get_by_role("button", name=button))
+        form.get_by_label("Note / 说明").fill(note)
+        form.get_by_role("button", name=button).click()
+
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=browser, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            def signed_in(name):
+                page = b.new_context().new_page()
+                page.goto(base + "/cases")
+                page.get_by_label("User / 用户名").fill(name)
+                page.get_by_label("Password / 密码").fill(PW)
+                page.get_by_role("button", name="Sign in / 登录").click()
+                return page
+
+            # city reviewer: run → an institution's findings → open a case → first review passes it on
+            city = signed_in("canton")
+            city.get_by_role("link", name=RUN_DATE).click()
+            city.locator("tr", has_text="H00000000002").get_by_role("link", name="findings / 疑点").click()
+            assert city.get_by_role("cell", name="split_hospitalization", exact=True).is_visible()
+            city.get_by_role("button", name="Open case / 立案").first.click()
+            assert city.get_by_text("First review / 初审").first.is_visible()
+            new_case = int(city.url.rsplit("/", 1)[1])
+            step(city, "Pass to second review / 初审通过，提交复审", "two stays 2 days apart, same diagnosis")
+            assert city.get_by_role("cell", name="Second review / 复审", exact=True).is_visible()
+            # province reviewer: the case list → the case → notify the institution
+            prov = signed_in("province")
+            prov.get_by_role("link", name="Cases / 案件").click()
+            prov.get_by_role("link", name=f"#{new_case}", exact=True).click()
+            step(prov, "Notify the institution / 复审确认，通知机构申诉", "please explain the readmission")
+            assert prov.get_by_role("cell", name="Appeal / 申诉", exact=True).is_visible()
+            # institution: self-inspection, then its appeal within the time limit
+            inst = signed_in("kangning")
+            inst.get_by_role("link", name="Cases / 案件").click()
+            inst.get_by_role("link", name="Self-inspection: my findings / 自查：本机构疑点").click()
+            assert inst.get_by_role("cell", name="duplicate_billing", exact=True).count() == 3
+            assert inst.get_by_role("button", name="Open case / 立案").count() == 0
+            inst.get_by_role("link", name="Cases / 案件").click()
+            assert inst.get_by_role("link", name=f"#{new_case}", exact=True).count() == 0   # not its case
+            inst.get_by_role("link", name=f"#{appeal_case}", exact=True).click()
+            step(inst, "Explain or correct (appeal) / 机构申诉/说明", "the second line is a refund we forgot to book")
+            assert inst.get_by_role("cell", name="Investigation / 调查核实", exact=True).is_visible()
+            # investigator: report; province: decide
+            inv = signed_in("inv-gz")
+            inv.get_by_role("link", name="Cases / 案件").click()
+            inv.get_by_role("link", name=f"#{appeal_case}", exact=True).click()
+            step(inv, "Investigation report / 提交核查结论", "no refund in the ledger")
+            prov.goto(base + f"/cases/{appeal_case}")
+            step(prov, "Dismiss / 排除疑点", "refund found at the bank after all")
+            assert prov.get_by_role("cell", name="Dismissed / 排除", exact=True).is_visible()
+            # a whistleblower (no account) and the tips desk
+            anon = b.new_context().new_page()
+            anon.goto(base + "/tips/new")
+            anon.get_by_label("Institution id / 机构编码").fill(H1)
+            anon.get_by_label("What happened / 举报内容").fill("patients are asked to sign blank forms")
+            anon.get_by_label("Your name (optional, kept sealed) / 举报人姓名（可不填，加密保存）").fill("Li Si 李四")
+            anon.get_by_role("button", name="Submit tip / 提交举报").click()
+            ref = anon.locator("b").inner_text()
+            desk = signed_in("tipdesk")
+            desk.get_by_role("link", name="Tips / 举报线索").click()
+            desk.get_by_role("link", name=ref).click()
+            assert desk.get_by_text("Li Si 李四").is_visible()
+            assert desk.get_by_role("button", name="Open case from tip / 据线索立案").count() == 3
+            # admin: every step is in the audit log
+            admin = signed_in("root")
+            admin.get_by_role("link", name="Audit log / 审计日志").click()
+            for action in ("case_open", "case_escalate", "case_notify", "case_appeal", "case_report",
+                           "case_dismiss", "tip_submitted", "view_tip"):
+                assert admin.get_by_role("cell", name=action, exact=True).count() >= 1, action
+        finally:
+            b.close()
+    assert _state(world, appeal_case) == "dismissed" and _state(world, new_case) == "appeal"

@@ -304,7 +304,8 @@ def create_app(publish_dir: Path, db_url: str, secure_cookie: bool = False, sett
             + (f"<a href='reports/institutions/{_e(r['institution_id'])}.html'>view / 查看</a> · "
                f"<a href='reports/institutions/{_e(r['institution_id'])}.html?download=1'>html</a> · "
                f"<a href='reports/institutions/{_e(r['institution_id'])}.xlsx'>xlsx</a> · "
-               f"<a href='reports/institutions/{_e(r['institution_id'])}.csv'>csv</a>"
+               f"<a href='reports/institutions/{_e(r['institution_id'])}.csv'>csv</a> · "
+               f"<a href='findings/{_e(r['institution_id'])}'>findings / 疑点</a>"
                + (f" · <a href='reports/institutions/{_e(r['institution_id'])}.pdf'>pdf</a>"
                   if printer.browser else "") if r["has_report"] else
                "no findings / 无疑点") + "</td></tr>"
