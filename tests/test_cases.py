@@ -150,6 +150,11 @@ def test_a_case_goes_through_every_step_by_the_role_that_owns_it(world):
     for who in ("canton", "province", "root", "kangning", "inv-gz"):
         r = _client(world, who).get(f"/cases/{cid}")
         assert r.status_code == 200 and "Confirmed / 确认违规" in r.text and "refund ordered" in r.text, who
+    # the institution reads the notification, its appeal and the decision, not the internal review
+    inst_page = _client(world, "kangning").get(f"/cases/{cid}").text
+    history = inst_page.split("History / 流转记录")[1]
+    assert "only one test was done" not in history and "canton" not in history and "inv-gz" not in history
+    assert "notify" in history and "appeal" in history and "confirm" in history
 
 
 def test_each_step_refuses_the_roles_that_do_not_own_it(world):

@@ -68,6 +68,8 @@ TRANSITIONS = {
     "confirm": ("decision", "confirmed", ("province", "admin"), "Confirm the violation", "确认违规"),
     "dismiss": ("decision", "dismissed", ("province", "admin"), "Dismiss", "排除疑点"),
 }
+#: the events an institution reads on its case (not the offices' internal review, nor who did it)
+INSTITUTION_EVENTS = ("notify", "appeal", "lapse", "confirm", "dismiss")
 #: roles that may open a case from a finding (within their scope)
 OPENERS = ("city", "province", "admin", "tips")
 GRADES = "ABCDE"

@@ -229,6 +229,8 @@ def register(app, *, engine, published, settings, config, current, ip_of, html_r
         if c is None or not cases.may_view(user, c):
             return refuse(request, user, 404, f"case {case_id[:20]}", "")
         evs = cases.events(engine, c.id)
+        if user.role == "institution":      # the offices' internal review is not the institution's to read
+            evs = [e for e in evs if e.action in cases.INSTITUTION_EVENTS]
         forms = "".join(
             f"<form method=post action='/cases/{c.id}/act'><input type=hidden name=action value='{a}'>"
             f"<label>Note / 说明 <textarea name=note rows=2 cols=60></textarea></label> "
@@ -241,7 +243,8 @@ def register(app, *, engine, published, settings, config, current, ip_of, html_r
                  ("Patient / 参保人", c.patient_id), ("Settlements / 结算单", ", ".join(json.loads(c.settlement_ids))),
                  ("Amount at risk / 涉及金额", f"¥{float(c.amount_at_risk or 0):,.2f}"), ("Reason / 说明", c.reason),
                  ("Appeal / 申诉", c.appeal_text)]
-        hist = "".join(f"<tr><td>{_e(e.at)}</td><td>{_e(e.user_name)} ({_e(e.role)})</td><td>{_e(e.action)}</td>"
+        hist = "".join(f"<tr><td>{_e(e.at)}</td><td>{_e(e.role if user.role == 'institution' else e.user_name)}"
+                       f"{'' if user.role == 'institution' else f' ({_e(e.role)})'}</td><td>{_e(e.action)}</td>"
                        f"<td>{_e(e.from_state and cases.label(e.from_state))} → {_e(cases.label(e.to_state))}</td>"
                        f"<td>{_e(e.note)}</td></tr>" for e in evs)
         db.audit(engine, user.name, "view_case", f"case {c.id}", ip_of(request), 200)
