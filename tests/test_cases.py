@@ -463,6 +463,18 @@ def test_accounts_of_the_new_roles_are_checked(world):
     assert not u.sees_institution(H4, "440111")
     from pipeline.portal import cli as portal_cli
     assert portal_cli.ROLES == db.ROLES
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+        with eng.begin() as con:
+            con.execute(sa.text("UPDATE case_events SET user_name = 'someone-else'"))
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+        with eng.begin() as con:
+            con.execute(sa.text("DELETE FROM case_events"))
+    st = world["settings"]
+    assert cli.main(["--data-dir", str(st.data_dir), "users", "add", "--name", "riverside", "--password",
+                     PW, "--role", "institution", "--institution", "H00000000002", "--db", world["url"]]) == 0
+    assert db.authenticate(eng, "riverside", PW).institution == "H00000000002"
+    assert cli.main(["--data-dir", str(st.data_dir), "users", "add", "--name", "riverside2", "--password",
+                     PW, "--role", "institution", "--db", world["url"]]) == 2
     with pytest.raises(ValueError, match="deadlines_days"):
         bad = world["tmp"] / "bad.yaml"
         bad.write_text(json.dumps({"deadlines_days": {"first_review": 3}}))

@@ -139,6 +139,20 @@ tip_links = Table(
 )
 
 
+def append_only(dialect: str) -> list[str]:
+    """Triggers making case_events refuse UPDATE and DELETE (as the audit log does)."""
+    if dialect == "sqlite":
+        return [f"CREATE TRIGGER IF NOT EXISTS case_events_no_{op.lower()} BEFORE {op} ON case_events "
+                "BEGIN SELECT RAISE(ABORT, 'case_events is append-only'); END" for op in ("UPDATE", "DELETE")]
+    if dialect == "postgresql":
+        return ["CREATE OR REPLACE FUNCTION case_events_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'case_events is append-only'; END $$",
+                "DROP TRIGGER IF EXISTS case_events_append_only ON case_events",
+                "CREATE TRIGGER case_events_append_only BEFORE UPDATE OR DELETE ON case_events "
+                "FOR EACH ROW EXECUTE FUNCTION case_events_append_only()"]
+    return []
+
+
 class CaseError(Exception):
     """A refused case operation; status is the HTTP status the portal answers with."""
 

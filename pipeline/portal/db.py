@@ -116,10 +116,10 @@ def connect(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
-    from pipeline.portal import cases   # noqa: F401  (registers the case, tip and credit tables)
+    from pipeline.portal import cases   # registers the case and tip tables (imports this module)
     metadata.create_all(engine)
     with engine.begin() as con:
-        for stmt in _APPEND_ONLY.get(engine.dialect.name, []):
+        for stmt in _APPEND_ONLY.get(engine.dialect.name, []) + cases.append_only(engine.dialect.name):
             con.execute(text(stmt))
     return engine
 
