@@ -178,7 +178,7 @@ def register(app, *, engine, published, settings, config, current, ip_of, html_r
         run_date, fid = form.get("run_date", "")[:12], form.get("finding_id", "")[:80]
         tip_raw = form.get("tip_id", "")
         what = f"cases/open {run_date} {fid}"
-        if user.role not in cases.OPENERS:
+        if user.role not in cases.OPENERS or (user.role == "tips" and not tip_raw):
             return refuse(request, user, 403, what, "Your role does not open cases. / 您的角色不能立案。")
         if not finding_id_re.match(fid) or not reports.RUN_DATE.match(run_date):
             return refuse(request, user, 404, what, "")
