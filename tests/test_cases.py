@@ -387,6 +387,21 @@ def test_tip_submissions_are_rate_limited_per_address(world):
         "/api/tips", json={"institution_id": H1, "text": "another person"}).status_code == 201
 
 
+def test_oversized_and_odd_bodies_are_refused(world):
+    c = _client(world, local_address="127.0.0.7")
+    big = "x" * 30_000
+    assert c.post("/api/tips", json={"institution_id": H1, "text": big}).status_code == 413
+    assert c.post("/tips/new", data={"institution_id": H1, "text": big}).status_code == 413
+
+    def chunks():
+        for _ in range(30):
+            yield b"x" * 1000
+    assert c.post("/api/tips", content=chunks(), headers={"content-type": "application/json"}).status_code == 413
+    assert c.post("/tips/new", files={"text": ("a.txt", b"hello")}, data={"institution_id": H1}).status_code == 400
+    denied = [r.status for r in db.audit_rows(world["engine"], limit=10) if r.ip == "127.0.0.7" and r.action == "denied"]
+    assert sorted(denied) == [400, 413, 413, 413]
+
+
 # ------------------------------------------------------- credit and points
 
 def test_points_suspend_a_doctor_and_confirmed_cases_floor_the_credit_grade(world):
