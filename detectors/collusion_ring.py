@@ -88,7 +88,6 @@ Leiden for large components).
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import heapq
 import json
@@ -99,6 +98,8 @@ from pathlib import Path
 
 import networkx as nx
 import pyarrow as pa
+
+from pipeline import fonts
 
 MEMBER_TYPES = ("patient", "doctor", "institution", "intermediary")
 
@@ -657,31 +658,20 @@ COLOURS = {"patient": "#4C78A8", "doctor": "#E45756", "institution": "#54A24B",
            "intermediary": "#F58518"}
 
 
-@functools.cache
-def _chinese_font(font_manager) -> str | None:
-    """A font that has the Chinese labels, registered with matplotlib if found (looked up
-    once per process: listing the system fonts costs more than drawing a label)."""
-    keys = ("wqy", "NotoSansCJK", "NotoSerifCJK", "SourceHan", "simhei", "msyh", "DroidSansFallback")
-    for path in sorted(font_manager.findSystemFonts()):
-        if any(k.lower() in Path(path).name.lower() for k in keys):
-            try:
-                font_manager.fontManager.addfont(path)
-                return font_manager.FontProperties(fname=path).get_name()
-            except (OSError, RuntimeError, ValueError):
-                continue
-    return None
+MEMBER_LABELS = {"patient": "参保人", "doctor": "医师", "institution": "机构", "intermediary": "中介"}
 
 
 def draw_ring(r: dict, out: Path) -> Path:
     """One picture per ring: members coloured by type, edge width = shared days."""
     import matplotlib
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib import font_manager
+    with fonts.matplotlib_fonts():
+        return _draw_ring(r, out)
 
-    zh = _chinese_font(font_manager)
-    if zh:
-        plt.rcParams["font.family"] = [zh, "DejaVu Sans"]
+
+def _draw_ring(r: dict, out: Path) -> Path:
+    import matplotlib.pyplot as plt
+    bi = fonts.bilingual
     kind = {m: t for t, m in r["members"]}
     g = nx.Graph()
     for t, m in r["members"]:
@@ -702,13 +692,14 @@ def draw_ring(r: dict, out: Path) -> Path:
         nodes = [n for n in g.nodes if kind.get(n) == t]
         if nodes:
             nx.draw_networkx_nodes(g, pos, nodelist=nodes, node_color=COLOURS[t], ax=ax,
-                                   node_size=420 if t != "patient" else 220, label=t)
+                                   node_size=420 if t != "patient" else 220, label=bi(t, MEMBER_LABELS.get(t, "")))
     nx.draw_networkx_labels(g, pos, font_size=5, ax=ax,
                             labels={n: n.split(":")[0] + ":" + n[-6:] if ":" in n else n for n in g.nodes})
-    ax.legend(loc="upper left", fontsize=7, frameon=False)
-    ax.set_title(f"Ring {r['ring_id']} / 团伙  score {r['score']:.2f}\n"
-                 f"{len(r['patients'])} patients / 患者, {len(r['doctors'])} doctors / 医生, "
-                 f"fund {r['fund']:,.0f} / 基金金额; edge width = shared days / 连线粗细=共同就诊天数",
+    ax.legend(loc="best", fontsize=7, frameon=False)
+    n_p, n_d, fund = len(r["patients"]), len(r["doctors"]), f"{r['fund']:,.0f}"
+    ax.set_title(f"{bi('Ring', '团伙')} {r['ring_id']}  score {r['score']:.2f}\n"
+                 f"{bi(f'{n_p} patients', '参保人')}, {bi(f'{n_d} doctors', '医师')}, "
+                 f"{bi(f'fund {fund}', '基金金额')}; {bi('edge width = shared days', '连线粗细=共同就诊天数')}",
                  fontsize=8)
     ax.axis("off")
     fig.tight_layout()

@@ -28,6 +28,15 @@ params:
   readmit_days:
     default: 30
     description: a readmission to the same institution within this many days counts
+  schedule_min_visits:
+    default: 4
+    description: outpatient visits of one patient to one institution before they can be a weekly treatment schedule
+  schedule_min_weeks:
+    default: 3
+    description: a weekday is part of a schedule when the patient comes on it in at least this many different weeks
+  schedule_share:
+    default: 0.8
+    description: share of the patient's visits there that must fall on such recurring weekdays
 reads: [claims, stays, line_facts, practitioners]
 scheme: |
   An institution or a doctor bills far more than comparable ones: higher cost per visit,
@@ -50,7 +59,11 @@ score: |
   big hospital is not punished for its size; the evidence lists every metric, its peer
   median and z.
 false_positives: |
-  Specialist centres (oncology, dialysis) differ from the general peers of their level;
+  Planned treatment on a weekly calendar (dialysis shifts, rehabilitation groups,
+  chemotherapy day cases, a care home on the doctor's rounds) makes many visits per patient
+  and costly sessions: a patient whose visits to the institution mostly fall on weekdays
+  recurring week after week is left out of cost per visit, fund per patient and visits
+  per patient. Specialist centres (oncology, dialysis) differ from the general peers of their level;
   a hospital taking referred severe cases has longer stays and higher cost per visit. A
   surge can be a new department or a seasonal epidemic (check the peers' surge too).
 ---*/
@@ -97,11 +110,34 @@ readmits AS (
     FROM stays
     WINDOW w AS (PARTITION BY patient_id, institution_id ORDER BY admit_date, settlement_id)
 ),
+weekday_use AS (
+    -- a patient's outpatient visits to one institution per weekday, and in how many
+    -- different weeks that weekday recurs
+    SELECT patient_id, institution_id, isodow(admit_date) AS weekday,
+           count(*) AS n_visits, count(DISTINCT date_trunc('week', admit_date)) AS n_weeks
+    FROM visits
+    WHERE visit_type = 'outpatient'
+    GROUP BY ALL
+),
+schedules AS (
+    -- planned treatment on a weekly calendar (a dialysis shift, a rehabilitation group, a
+    -- care home on the doctor's rounds): most of the patient's visits there fall on
+    -- weekdays that recur week after week. Such visits are the plan, not call-backs, and
+    -- a session costs what a session costs: they stay out of the per-visit and
+    -- per-patient metrics (they still count in the stays and the shares)
+    SELECT patient_id, institution_id
+    FROM weekday_use
+    GROUP BY patient_id, institution_id
+    HAVING sum(n_visits) >= $schedule_min_visits
+       AND sum(n_visits) FILTER (WHERE n_weeks >= $schedule_min_weeks) >= $schedule_share * sum(n_visits)
+),
 enriched AS (
-    SELECT v.*, r.readmitted, r.los_days, p.specialty
+    SELECT v.*, r.readmitted, r.los_days, p.specialty,
+           v.visit_type = 'outpatient' AND s.patient_id IS NOT NULL AS scheduled
     FROM visits AS v
     LEFT JOIN readmits AS r USING (settlement_id)
     LEFT JOIN practitioners AS p ON p.doctor_id = v.doctor_id
+    LEFT JOIN schedules AS s ON s.patient_id = v.patient_id AND s.institution_id = v.institution_id
 ),
 -- one row per (entity, metric): institutions and doctors side by side
 institution_visit_metrics AS (
@@ -112,16 +148,18 @@ institution_visit_metrics AS (
            count(*) AS n_visits, count(DISTINCT patient_id) AS n_patients,
            sum(fund_paid) AS fund, sum(total_amount) AS total,
            -- outpatient visits and stays priced separately: a ward doctor is not a costly GP
-           CASE WHEN count(*) FILTER (WHERE visit_type <> 'inpatient') >= 10
-                THEN avg(total_amount) FILTER (WHERE visit_type <> 'inpatient') END AS cost_per_visit,
+           CASE WHEN count(*) FILTER (WHERE visit_type <> 'inpatient' AND NOT scheduled) >= 10
+                THEN avg(total_amount) FILTER (WHERE visit_type <> 'inpatient' AND NOT scheduled) END AS cost_per_visit,
            CASE WHEN count(*) FILTER (WHERE visit_type = 'inpatient') >= 10
                 THEN avg(total_amount) FILTER (WHERE visit_type = 'inpatient') END AS cost_per_stay,
            count(readmitted) AS n_stays, sum(readmitted) AS n_readmitted,
-           sum(fund_paid) / count(DISTINCT patient_id) AS fund_per_patient,
+           sum(fund_paid) FILTER (WHERE NOT scheduled)
+               / nullif(count(DISTINCT patient_id) FILTER (WHERE NOT scheduled), 0) AS fund_per_patient,
            -- the median stay, so one very long honest stay does not make a doctor an outlier
            CASE WHEN count(los_days) >= 10 THEN median(los_days) END AS length_of_stay,
            CASE WHEN count(readmitted) >= 10 THEN avg(readmitted) END AS readmission_rate,
-           count(*) / count(DISTINCT patient_id) AS visits_per_patient
+           count(*) FILTER (WHERE NOT scheduled)
+               / nullif(count(DISTINCT patient_id) FILTER (WHERE NOT scheduled), 0) AS visits_per_patient
     FROM enriched
     GROUP BY institution_id, institution_kind, institution_level, institution_region
     HAVING count(*) >= $min_visits
@@ -142,16 +180,18 @@ doctor_visit_metrics AS (
            count(*) AS n_visits, count(DISTINCT patient_id) AS n_patients,
            sum(fund_paid) AS fund, sum(total_amount) AS total,
            -- outpatient visits and stays priced separately: a ward doctor is not a costly GP
-           CASE WHEN count(*) FILTER (WHERE visit_type <> 'inpatient') >= 10
-                THEN avg(total_amount) FILTER (WHERE visit_type <> 'inpatient') END AS cost_per_visit,
+           CASE WHEN count(*) FILTER (WHERE visit_type <> 'inpatient' AND NOT scheduled) >= 10
+                THEN avg(total_amount) FILTER (WHERE visit_type <> 'inpatient' AND NOT scheduled) END AS cost_per_visit,
            CASE WHEN count(*) FILTER (WHERE visit_type = 'inpatient') >= 10
                 THEN avg(total_amount) FILTER (WHERE visit_type = 'inpatient') END AS cost_per_stay,
            count(readmitted) AS n_stays, sum(readmitted) AS n_readmitted,
-           sum(fund_paid) / count(DISTINCT patient_id) AS fund_per_patient,
+           sum(fund_paid) FILTER (WHERE NOT scheduled)
+               / nullif(count(DISTINCT patient_id) FILTER (WHERE NOT scheduled), 0) AS fund_per_patient,
            -- the median stay, so one very long honest stay does not make a doctor an outlier
            CASE WHEN count(los_days) >= 10 THEN median(los_days) END AS length_of_stay,
            CASE WHEN count(readmitted) >= 10 THEN avg(readmitted) END AS readmission_rate,
-           count(*) / count(DISTINCT patient_id) AS visits_per_patient
+           count(*) FILTER (WHERE NOT scheduled)
+               / nullif(count(DISTINCT patient_id) FILTER (WHERE NOT scheduled), 0) AS visits_per_patient
     FROM enriched
     WHERE doctor_id IS NOT NULL
     GROUP BY doctor_id, institution_kind, institution_level

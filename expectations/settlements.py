@@ -134,6 +134,20 @@ CHECKS = [
           "AND n.reversal_of NOT IN (SELECT settlement_id FROM prior_settlements WHERE reversal_of IS NULL) "
           "AND n.reversal_of NOT IN (SELECT settlement_id FROM {batch} "
           "                          WHERE reversal_of IS NULL AND settlement_id IS NOT NULL)"),
+    Check("settlement_has_lines", "NO_LINES", "A settlement has its charge lines in the extract",
+          "结算在本次抽取中有费用明细",
+          "SELECT s.settlement_id FROM {batch} AS s "
+          "ANTI JOIN new_settlement_items AS i USING (settlement_id) WHERE s.settlement_id IS NOT NULL"),
+    # a settlement is refunded once: a second reversal (tonight or in a promoted night)
+    # would cancel the money twice; every reversal of tonight naming an original that is
+    # reversed more than once is held (nothing says which one is right)
+    Check("reversal_not_repeated", "REVERSAL_REPEATED", "A settlement is reversed at most once",
+          "同一结算至多冲销一次",
+          "SELECT n.settlement_id, n.reversal_of FROM {batch} AS n "
+          "WHERE n.reversal_of IS NOT NULL AND n.settlement_id IS NOT NULL "
+          "AND (n.reversal_of IN (SELECT reversal_of FROM prior_settlements WHERE reversal_of IS NOT NULL) "
+          "  OR n.reversal_of IN (SELECT reversal_of FROM {batch} WHERE reversal_of IS NOT NULL "
+          "                       GROUP BY reversal_of HAVING count(*) > 1))"),
     Check("volume_rows_in_band", "VOLUME_OUT_OF_BAND",
           "Settlement count within the band of the trailing median", "结算笔数在近期中位数区间内",
           "WITH nightly AS (SELECT extract_date, sum(n_settlements) AS n FROM volume_history GROUP BY 1), "

@@ -27,17 +27,21 @@ def extract_ready(run_date: str) -> bool:
 
 
 def ingest_and_validate(run_date: str) -> dict:
-    from pipeline import ingest, validate
+    """Catch the feed up to run_date: every landed night not yet in the lake is ingested and
+    every night waiting for the gate validated, oldest first (an earlier bad night is logged,
+    it does not fail this run); fails only when run_date's own extract is not promoted."""
+    from pipeline import feed
     s = load_settings()
+    report = feed.catch_up(s, Path(s.landing_dir), upto=run_date,
+                           say=lambda n: log.info("%s %s: %s", n.extract_date, n.status,
+                                                  "; ".join(n.messages)[:2000]))
     try:
-        if (Path(s.landing_dir) / run_date).exists():
-            r = ingest.ingest_one(s, Path(s.landing_dir), run_date)
-            log.info("ingest %s: %s %s", run_date, r.status, r.rows)
-        v = validate.validate(s, run_date)
-    except (ingest.ExtractRefused, validate.ExtractBlocked) as e:
+        feed.require_promoted(s, report, run_date)
+    except feed.NightNotPromoted as e:
         raise ExtractRejected(str(e)) from None
-    log.info("%s", validate.summary(v))
-    return {"run_date": run_date, "validation": v.status}
+    night = report.final(run_date)
+    return {"run_date": run_date, "validation": night.status if night else "already_promoted",
+            "nights": {n.extract_date: n.status for n in report.finals()}}
 
 
 def build_features(run_date: str) -> dict:

@@ -19,38 +19,74 @@ def _settings(args) -> Settings:
 
 
 def cmd_synth(args) -> int:
-    from pipeline import synth
+    from pipeline import synth, terminal
+    t0, written = time.perf_counter(), []
+
+    def progress(day: str) -> None:
+        written.append(day)
+        terminal.step(len(written), args.days, f"synth {day}: extract written", time.perf_counter() - t0)
+    terminal.log.info("synth: world at scale %s (seed %s), planting schemes and look-alikes ...",
+                      args.scale, args.seed)
     summary = synth.generate(Path(args.out), days=args.days, scale=args.scale, seed=args.seed,
-                             start=args.start, fraud=not args.no_fraud, profile=args.profile)
+                             start=args.start, fraud=not args.no_fraud, profile=args.profile,
+                             progress=progress)
     print(json.dumps(summary, indent=1, default=str))
     return 0
 
 
+def _say(night) -> None:
+    """Print one night's outcome as the feed reaches it (problems on stderr)."""
+    from pipeline import feed
+    d = night.extract_date
+    if night.status in feed.LANDED_OK:
+        print(f"{d}: {night.status} {night.result.rows if night.result else ''}")
+        for w in getattr(night.result, "warnings", []) or []:
+            print(f"  warning: {w}")
+    elif night.status == "refused":
+        print(f"REFUSED extract {d} — nothing of it was landed:", file=sys.stderr)
+        for p in night.messages:
+            print(f"  - {p}", file=sys.stderr)
+    elif night.status == "blocked":
+        print(f"BLOCKED extract {d} — it stays out of the screened data:", file=sys.stderr)
+        for f in night.messages:
+            print(f"  - {f}", file=sys.stderr)
+        if night.report_dir:
+            print(f"  report: {night.report_dir / 'data_docs' / 'index.html'}", file=sys.stderr)
+    elif night.status == "waiting":
+        print(f"WAITING extract {d} — not validated yet:", file=sys.stderr)
+        for m in night.messages:
+            print(f"  - {m}", file=sys.stderr)
+    elif night.status == "promoted":
+        print(night.messages[0] if night.messages else f"{d}: promoted")
+    else:
+        print(f"{d}: {night.status} " + "; ".join(night.messages))
+
+
+def _feed_summary(report) -> None:
+    finals = report.finals()
+    if not finals:
+        return
+    counts: dict[str, list[str]] = {}
+    for n in finals:
+        counts.setdefault(n.status, []).append(n.extract_date)
+    parts = [f"{k} {len(v)} ({', '.join(v) if len(v) <= 6 else v[0] + ' … ' + v[-1]})"
+             for k, v in sorted(counts.items())]
+    print("feed: " + "; ".join(parts))
+    if report.exit_code:
+        print("  `claimscreen status` shows every night and what to do next", file=sys.stderr)
+
+
 def cmd_ingest(args) -> int:
-    from pipeline import ingest, validate
+    from pipeline import feed
     s = _settings(args)
     landing = Path(args.landing or s.landing_dir)
-    try:
-        results = ingest.ingest(s, landing, [args.date] if args.date else None, replace=args.replace)
-    except ingest.ExtractRefused as e:
-        print(f"REFUSED extract {e.extract_date} — nothing of it was landed:", file=sys.stderr)
-        for p in e.problems:
-            print(f"  - {p}", file=sys.stderr)
-        return 2
-    for r in results:
-        print(f"{r.extract_date}: {r.status} {r.rows}")
-        for w in r.warnings:
-            print(f"  warning: {w}")
-        if not args.no_validate:
-            try:
-                v = validate.validate(s, r.extract_date, config=args.gate_config)
-                print(validate.summary(v))
-            except validate.ExtractBlocked as e:
-                _print_blocked(e)
-                return 3
-    if not results:
+    report = feed.catch_up(s, landing, [args.date] if args.date else None, upto=args.date,
+                           replace=args.replace, validate=not args.no_validate,
+                           gate_config=args.gate_config, say=_say)
+    if not report.nights:
         print(f"nothing new in {landing}")
-    return 0
+    _feed_summary(report)
+    return report.exit_code
 
 
 def _print_blocked(e) -> None:
@@ -62,21 +98,37 @@ def _print_blocked(e) -> None:
 
 
 def cmd_validate(args) -> int:
-    from pipeline import validate
+    from pipeline import feed, ingest, lake
     s = _settings(args)
-    try:
-        v = validate.validate(s, args.date, config=args.gate_config)
-    except validate.ExtractBlocked as e:
-        _print_blocked(e)
-        return 3
-    print(validate.summary(v) if v.status != "already_promoted" else f"{args.date}: already promoted")
+    if args.date and not (ingest.incoming_dir(s, args.date) / "_INGESTED.json").exists():
+        if (lake.extract_dir(s, args.date) / "_INGESTED.json").exists():
+            print(f"{args.date}: already promoted")
+        else:
+            print(f"extract {args.date} is not in the lake: ingest it first", file=sys.stderr)
+            return 1
+    report = feed.catch_up(s, None, upto=args.date, gate_config=args.gate_config, say=_say,
+                           force=[args.date] if args.date else None)
+    if not report.nights and not args.date:
+        print("no landed night waits for the gate")
+    _feed_summary(report)
+    return report.exit_code
+
+
+def cmd_status(args) -> int:
+    from pipeline import feed
+    s = _settings(args)
+    rows = feed.status(s, Path(args.landing) if args.landing else None)
+    if args.json:
+        print(json.dumps([r.as_dict() for r in rows], indent=1, ensure_ascii=False))
+    else:
+        print(feed.format_status(rows))
     return 0
 
 
 def cmd_quarantine(args) -> int:
     import duckdb
 
-    from pipeline import validate
+    from pipeline import terminal, validate
     from pipeline.lake import sql_literal
     files = validate.quarantined(_settings(args), args.date)
     if not files:
@@ -87,17 +139,25 @@ def cmd_quarantine(args) -> int:
         rel = f"read_parquet({sql_literal(path)}, hive_partitioning = false)"
         counts = con.execute(f"SELECT reason_code, expectation, count(*) FROM {rel} GROUP BY 1, 2 ORDER BY 1").fetchall()
         print(f"{table}: {path}")
-        for reason, rule, n in counts:
-            print(f"  {reason:40s} {rule:45s} {n}")
+        print(terminal.table(["reason / 原因", "expectation / 校验规则", "rows / 行数"], counts))
         if args.rows:
             print(con.sql(f"SELECT * FROM {rel} LIMIT {int(args.rows)}"))
     return 0
 
 
 def cmd_run(args) -> int:
-    from pipeline import screen
+    from pipeline import feed, screen
     s = _settings(args)
     t0 = time.perf_counter()
+    report = feed.catch_up(s, None, upto=args.date, say=_say)
+    try:
+        feed.require_promoted(s, report, args.date)
+    except feed.NightNotPromoted as e:
+        print(f"NOT SCREENED {args.date}: its extract is {e.status} — nothing published "
+              f"(`claimscreen status` says what to do)", file=sys.stderr)
+        for m in e.night.messages[:8]:
+            print(f"  - {m}", file=sys.stderr)
+        return feed.EXIT_REFUSED if e.status == "refused" else feed.EXIT_BLOCKED
     out = screen.screen(s, args.date, args.detectors or None)
     print(f"published {out} in {time.perf_counter() - t0:.1f}s")
     return 0
@@ -106,17 +166,28 @@ def cmd_run(args) -> int:
 def cmd_backfill(args) -> int:
     from pipeline import screen
     s = _settings(args)
-    for p in screen.backfill(s, args.start, args.end, args.detectors or None,
-                             landing=Path(args.landing) if args.landing else None):
-        print(f"published {p}")
+    from pipeline import feed
+    try:
+        for p in screen.backfill(s, args.start, args.end, args.detectors or None,
+                                 landing=Path(args.landing) if args.landing else None, say=_say):
+            print(f"published {p}")
+    except screen.BackfillIncomplete as e:
+        for p in e.published:
+            print(f"published {p}")
+        for n in e.skipped:
+            print(f"NOT SCREENED {n.extract_date}: its extract is {n.status}", file=sys.stderr)
+        print("  `claimscreen status` shows every night and what to do next", file=sys.stderr)
+        return (feed.EXIT_REFUSED if any(n.status == "refused" for n in e.skipped)
+                else feed.EXIT_BLOCKED)
     return 0
 
 
 def cmd_detectors(args) -> int:
-    from pipeline import registry
-    for d in registry.all_detectors():
-        params = ", ".join(f"{p.name}={p.default}" for p in d.params)
-        print(f"{d.id:28s} {d.label:45s} {d.family:10s} {d.judgement:10s} {params}")
+    from pipeline import registry, terminal
+    print(terminal.table(
+        ["detector", "name / 名称", "family / 类别", "judgement / 判定", "parameters / 参数"],
+        [(d.id, d.label, d.family, d.judgement, ", ".join(f"{p.name}={p.default}" for p in d.params))
+         for d in registry.all_detectors()]))
     return 0
 
 
@@ -144,7 +215,7 @@ def cmd_evaluate(args) -> int:
 
 def cmd_demo(args) -> int:
     from pipeline import demo
-    return demo.main(_settings(args), days=args.days, scale=args.scale, seed=args.seed)
+    return demo.main(_settings(args), days=args.days, scale=args.scale, seed=args.seed, quiet=args.quiet)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", help="settings TOML file (default: $CLAIMSCREEN_CONFIG or none)")
     ap.add_argument("--data-dir", help="root of landing/lake/work/published (default: ./data)")
     ap.add_argument("-v", "--verbose", action="store_true")
+    ap.add_argument("-q", "--quiet", action="store_true",
+                    help="no progress lines (they go to a terminal's stderr only, never to a pipe)")
     sub = ap.add_subparsers(dest="cmd", required=True)
 
     p = sub.add_parser("synth", help="write synthetic nightly extracts and their ground truth")
@@ -173,10 +246,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gate-config", help="validation gate configuration (default expectations/config.yaml)")
     p.set_defaults(fn=cmd_ingest)
 
-    p = sub.add_parser("validate", help="run the validation gate on a landed extract")
-    p.add_argument("--date", required=True)
+    p = sub.add_parser("validate", help="run the validation gate on landed extracts")
+    p.add_argument("--date", help="this night (and any earlier one waiting for the gate); "
+                                  "default: every night waiting")
     p.add_argument("--gate-config", help="validation gate configuration (default expectations/config.yaml)")
     p.set_defaults(fn=cmd_validate)
+
+    p = sub.add_parser("status", help="per extract date: landed, refused, blocked, promoted, published; what next")
+    p.add_argument("--landing", help="landing folder (default: settings landing_dir)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_status)
 
     p = sub.add_parser("quarantine", help="list the rows validation held back from an extract")
     p.add_argument("--date", required=True)
@@ -229,7 +308,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(message)s")
-    return args.fn(args)
+    from pipeline import terminal
+    terminal.show_progress(not args.quiet)
+    try:
+        return args.fn(args)
+    finally:
+        terminal.reset_progress()
 
 
 if __name__ == "__main__":

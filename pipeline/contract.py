@@ -209,6 +209,8 @@ class Manifest:
         if str(doc["schema_version"]) != SCHEMA_VERSION:
             raise ValueError(f"{where}: schema_version {doc['schema_version']!r} is not "
                              f"supported (this pipeline reads version {SCHEMA_VERSION})")
+        if not isinstance(doc["files"], list):
+            raise ValueError(f"{where}: 'files' must be a list of {{path, rows, sha256}}")
         files = []
         for i, f in enumerate(doc["files"]):
             try:

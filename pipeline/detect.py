@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipeline import features, lake, registry
+from pipeline import features, lake, registry, terminal
 from pipeline.lake import ALL, Shard, sql_literal
 from pipeline.registry import Detector
 from pipeline.rules_config import RulesConfig, load_rules
@@ -162,6 +162,11 @@ def detect(settings: Settings, run_date: str, detector_ids: list[str] | None = N
     ctx = DetectContext(settings, run_date, shard, out_dir)
     con = lake.open_screening(settings, run_date, shard)
     try:
-        return [run_detector(con, d, rules.params_for(d, settings.region), ctx) for d in dets]
+        out = []
+        for i, d in enumerate(dets, 1):
+            out.append(run_detector(con, d, rules.params_for(d, settings.region), ctx))
+            terminal.step(i, len(dets), f"{run_date} detect {d.id}: {out[-1]['findings']:,} findings",
+                          out[-1]["seconds"])
+        return out
     finally:
         con.close()

@@ -402,60 +402,69 @@ def evaluate(settings: Settings, truth_dir: Path, run_date: str | None = None) -
         con.close()
 
 
-def _f(v) -> str:
-    return "   -  " if v is None else f"{v:6.3f}"
+def format_report(result: dict, width: int | None = None) -> str:
+    """The evaluation as plain-text tables (English / Chinese headings), aligned by display width."""
+    from pipeline.terminal import table
 
+    def f(v):
+        return "-" if v is None else f"{v:.3f}"
 
-def _pct(v) -> str:
-    return "     -  " if v is None else f"{100 * v:7.3f}%"
+    def pct(v):
+        return "-" if v is None else f"{100 * v:.3f}%"
 
-
-def format_report(result: dict) -> str:
-    """The evaluation as a plain-text table (English / Chinese headings)."""
-    lines = [f"Evaluation of {result['run']} against {result['truth']}",
-             "", "Per detector / 各模型查全率与查准率 (honest = 误报: honest settlements it names, share of all honest)",
-             f"{'detector':26s} {'cases':>6s} {'found':>6s} {'recall':>6s} {'finds':>6s} "
-             f"{'prec':>6s} {'p_any':>6s} {'lookalike':>9s} {'honest':>7s} {'share':>8s} {'s_prec':>6s}"]
-    for d in result["detectors"]:
-        hon = d.get("honest_flagged")
-        lines.append(f"{d['detector_id']:26s} {d['cases']:6d} {d['found']:6d} {_f(d['recall'])} "
-                     f"{d['findings']:6d} {_f(d['precision'])} {_f(d['precision_any'])} {d['lookalike_hits']:9d} "
-                     f"{'-' if hon is None else hon:>7} {_pct(d.get('honest_share'))} "
-                     f"{_f(d.get('settlement_precision'))}")
+    R = "right"
+    out = [f"Evaluation of {result['run']} against {result['truth']}", ""]
+    out.append(table(
+        ["detector / 模型", "cases / 案例", "found / 查出", ("recall / 查全率", R), "finds / 疑点",
+         ("prec / 查准率", R), ("p_any", R), "lookalike / 相似诚实", ("honest / 误报", R), ("share / 占比", R),
+         ("s_prec", R)],
+        [(d["detector_id"], d["cases"], d["found"], f(d["recall"]), d["findings"], f(d["precision"]),
+          f(d["precision_any"]), d["lookalike_hits"],
+          "-" if d.get("honest_flagged") is None else f"{d['honest_flagged']:,}",
+          pct(d.get("honest_share")), f(d.get("settlement_precision"))) for d in result["detectors"]],
+        title="Per detector / 各模型查全率与查准率 (honest = 误报: honest settlements it names, "
+              "share of all honest)", width=width))
     st = result.get("settlements") or {}
     if st.get("settlements") is not None:
         a = st["all"]
-        lines += ["", f"Settlements / 结算: {st['settlements']} effective, {st['honest']} honest; "
-                      f"all detectors together name {a['settlements_named']}, of which {a['honest_flagged']} honest "
-                      f"({_pct(a['honest_share']).strip()} of honest settlements), "
-                      f"settlement precision {_f(a['settlement_precision']).strip()}"]
-    lines += ["", "Per scheme / 按欺诈类型查全率",
-              f"{'scheme':26s} {'cases':>6s} {'own':>6s} {'recall':>6s} {'any':>6s} {'r_any':>6s}"]
-    for scheme, r in (result.get("schemes") or {}).items():
-        lines.append(f"{scheme:26s} {r['cases']:6d} {r['found_by_own_detector']:6d} {_f(r['recall'])} "
-                     f"{r['found_by_any']:6d} {_f(r['recall_any'])}")
-    lines += ["", "Patients / 参保人层面",
-              f"{'detector':26s} {'planted':>7s} {'flagged':>7s} {'hits':>6s} {'recall':>6s} {'prec':>6s} {'p_any':>6s}"]
-    for det, p in result["patients"].items():
-        lines.append(f"{det:26s} {p['planted']:7d} {p['flagged']:7d} {p['hits']:6d} {_f(p['recall'])} "
-                     f"{_f(p['precision'])} {_f(p['precision_any'])}")
+        out += ["", f"Settlements / 结算: {st['settlements']} effective, {st['honest']} honest; "
+                    f"all detectors together name {a['settlements_named']}, of which {a['honest_flagged']} honest "
+                    f"({pct(a['honest_share'])} of honest settlements), "
+                    f"settlement precision {f(a['settlement_precision'])}"]
+    out += ["", table(
+        ["scheme / 欺诈类型", "cases / 案例", "own / 本模型查出", ("recall / 查全率", R), "any / 任一模型",
+         ("r_any", R)],
+        [(scheme, r["cases"], r["found_by_own_detector"], f(r["recall"]), r["found_by_any"], f(r["recall_any"]))
+         for scheme, r in (result.get("schemes") or {}).items()],
+        title="Per scheme / 按欺诈类型查全率", width=width)]
+    out += ["", table(
+        ["detector / 模型", "planted / 植入", "flagged / 标记", "hits / 命中", ("recall / 查全率", R),
+         ("prec / 查准率", R), ("p_any", R)],
+        [(det, p["planted"], p["flagged"], p["hits"], f(p["recall"]), f(p["precision"]), f(p["precision_any"]))
+         for det, p in result["patients"].items()],
+        title="Patients / 参保人层面", width=width)]
     r = result["rings"]
-    lines += ["", "Rings / 团伙",
-              f"planted {r['planted']}, published {r['published']}, found (Jaccard >= 0.5) {r['found']}, "
-              f"mean best Jaccard {_f(r['mean_best_jaccard']).strip()}"]
+    out += ["", "Rings / 团伙",
+            f"planted {r['planted']}, published {r['published']}, found (Jaccard >= 0.5) {r['found']}, "
+            f"mean best Jaccard {f(r['mean_best_jaccard'])}"]
     i = result["institutions"]
-    lines += ["", "Institutions / 机构排序",
-              f"screened {i['screened']}, culprits {i['culprits']}, average precision {_f(i['average_precision']).strip()}, "
-              f"precision@10 {_f(i['precision_at_10']).strip()}, precision@{i['culprits']} {_f(i['precision_at_culprits']).strip()}, "
-              f"culprits in top decile (top {i['top_decile_size']}): {i['culprits_in_top_decile']}/{i['culprits']}"]
-    lines.append("  culprits per scheme (in top decile / all, worst position):")
-    for scheme, b in i["culprits_by_scheme"].items():
-        lines.append(f"    {scheme:26s} {b['in_top_decile']:3d}/{b['culprits']:<3d} worst {b['worst_position']}")
-    for inst, p in i["culprit_positions"].items():
-        lines.append(f"  {inst}  position {p['position']:5d}  score {p['score']:8.3f}  {', '.join(p['top_detectors'][:3])}")
+    out += ["", "Institutions / 机构排序",
+            f"screened {i['screened']}, culprits {i['culprits']}, average precision {f(i['average_precision'])}, "
+            f"precision@10 {f(i['precision_at_10'])}, precision@{i['culprits']} {f(i['precision_at_culprits'])}, "
+            f"culprits in top decile (top {i['top_decile_size']}): {i['culprits_in_top_decile']}/{i['culprits']}"]
+    out.append(table(
+        ["scheme / 欺诈类型", "in top decile / 前10%", "culprits / 违规机构", "worst position / 最差名次"],
+        [(scheme, b["in_top_decile"], b["culprits"], b["worst_position"])
+         for scheme, b in i["culprits_by_scheme"].items()],
+        title="Culprits per scheme / 按欺诈类型的违规机构", width=width))
+    out.append(table(
+        ["culprit / 违规机构", "position / 名次", ("score / 评分", R), "top rules / 主要规则"],
+        [(inst, p["position"], f"{p['score']:.3f}", ", ".join(p["top_detectors"][:3]))
+         for inst, p in i["culprit_positions"].items()],
+        title="Culprit positions / 违规机构名次", width=width))
     if i["culprits_not_screened"]:
-        lines.append(f"  not screened: {', '.join(i['culprits_not_screened'])}")
-    return "\n".join(lines)
+        out.append(f"  not screened: {', '.join(i['culprits_not_screened'])}")
+    return "\n".join(out)
 
 
 def to_json(result: dict) -> str:

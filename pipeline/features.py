@@ -23,7 +23,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline import lake
+from pipeline import lake, terminal
 from pipeline.lake import ALL, FEATURES_DIR, Shard, sql_literal
 from pipeline.settings import Settings
 
@@ -143,7 +143,9 @@ def build(settings: Settings, run_date: str, shard: Shard = ALL, force: bool = F
     run_date = str(run_date)
     target = run_dir(settings, run_date, shard) / "features"
     if not force and is_fresh(settings, run_date, shard, names):
+        terminal.log.info("%s features: fresh, reused", run_date)
         return json.loads((target / "_STATE.json").read_text())["rows"]
+    t_start = time.perf_counter()
     wanted = closure(names)
     tmp = target.with_name(f".features-{uuid.uuid4().hex[:8]}")
     tmp.mkdir(parents=True)
@@ -160,6 +162,8 @@ def build(settings: Settings, run_date: str, shard: Shard = ALL, force: bool = F
             seconds[name] = round(time.perf_counter() - t0, 2)
             con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {_scan(out)}")
             counts[name] = con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+            terminal.log.info("%s features %s: %s rows (%.1fs)", run_date, name, f"{counts[name]:,}",
+                              seconds[name])
         (tmp / "_STATE.json").write_text(json.dumps(
             {"lake": _lake_state(settings, run_date), "sql": _sql_hash(), "rows": counts,
              "seconds": seconds}, indent=1))
@@ -170,6 +174,7 @@ def build(settings: Settings, run_date: str, shard: Shard = ALL, force: bool = F
         target.rename(old)
     tmp.rename(target)
     shutil.rmtree(old, ignore_errors=True)
+    terminal.log.info("%s features: %d tables built (%.1fs)", run_date, len(counts), time.perf_counter() - t_start)
     return counts
 
 

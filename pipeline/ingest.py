@@ -15,6 +15,7 @@ re-delivery), which swaps the whole extract atomically.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline import contract, lake
+from pipeline import contract, crashpoints, lake
 from pipeline.lake import sql_literal
 from pipeline.settings import Settings
 
@@ -54,8 +55,15 @@ def log_event(settings: Settings, event: dict) -> None:
     """Append one line to the lake's ledger (ingests, refusals, promotions)."""
     settings.lake_dir.mkdir(parents=True, exist_ok=True)
     event = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **event}
-    with open(settings.lake_dir / "ledger.jsonl", "a", encoding="utf-8") as f:
-        f.write(json.dumps(event, ensure_ascii=False) + "\n")
+    line = (json.dumps(event, ensure_ascii=False) + "\n").encode("utf-8")
+    with open(settings.lake_dir / "ledger.jsonl", "a+b") as f:
+        # a process killed mid-write leaves a line without its newline: start a new one,
+        # so the cut line stays the only casualty (readers skip it)
+        if f.tell() > 0:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                line = b"\n" + line
+        f.write(line)
 
 
 def landed_dates(landing: Path) -> list[str]:
@@ -80,8 +88,15 @@ def verify(extract: Path) -> tuple[contract.Manifest, str, list[str]]:
     extract = Path(extract)
     d = extract.name
     mpath = extract / contract.MANIFEST_NAME
+    if extract.is_symlink():
+        raise ExtractRefused(d, [f"{extract}: a symbolic link; an extract must be a plain folder in the "
+                                 f"landing area (nothing outside it is read)"])
     if not extract.is_dir():
         raise ExtractRefused(d, [f"{extract}: no such extract folder"])
+    links = _symlinks(extract)
+    if links:
+        raise ExtractRefused(d, [f"{d}/{rel}: a symbolic link; landing files must be plain files inside the "
+                                 f"extract folder (nothing outside it is read)" for rel in links])
     if not mpath.exists():
         raise ExtractRefused(d, [f"{mpath}: missing (the producer writes it last; without it the "
                                  f"extract is incomplete)"])
@@ -100,6 +115,10 @@ def verify(extract: Path) -> tuple[contract.Manifest, str, list[str]]:
         p = (extract / f.path)
         where = f"{d}/{f.path}"
         table = contract.table_of(f.path)
+        if Path(f.path).is_absolute() or ".." in Path(f.path).parts:
+            problems.append(f"{where}: an absolute path or '..' in the manifest; files must be named "
+                            f"relative to the extract folder (nothing outside it is read)")
+            continue
         if table is None or not p.resolve().is_relative_to(root):
             problems.append(f"{where}: not a contract file path (settlements/part-*.parquet, "
                             f"settlement_items/part-*.parquet or reference/<table>.parquet)")
@@ -133,6 +152,17 @@ def verify(extract: Path) -> tuple[contract.Manifest, str, list[str]]:
     return manifest, contract.sha256_file(mpath), warnings
 
 
+def _symlinks(extract: Path) -> list[str]:
+    """Symbolic links anywhere under the extract folder (not followed), relative paths."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(extract):
+        for name in dirnames + filenames:
+            p = Path(dirpath) / name
+            if p.is_symlink():
+                out.append(p.relative_to(extract).as_posix())
+    return sorted(out)
+
+
 def _schema_problems(where: str, actual: pa.Schema, expected: pa.Schema, warnings: list) -> list[str]:
     problems = []
     for field in expected:
@@ -156,13 +186,35 @@ def _existing(settings: Settings, extract_date: str) -> Path | None:
     return None
 
 
+def landing_manifest_sha256(extract: Path) -> str | None:
+    """sha256 of a landed extract's manifest, or None when it has none (yet)."""
+    p = Path(extract) / contract.MANIFEST_NAME
+    try:
+        return contract.sha256_file(p) if p.is_file() else None
+    except OSError:
+        return None
+
+
+def _blocked_in_incoming(settings: Settings, extract_date: str, prior: Path, entry: dict) -> bool:
+    """True when ``prior`` is the not-yet-promoted copy of a night the gate blocked."""
+    if prior != incoming_dir(settings, extract_date):
+        return False
+    results = settings.lake_dir / "validation" / extract_date / "results.json"
+    try:
+        doc = json.loads(results.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return doc.get("status") == "blocked" and doc.get("manifest_sha256") == entry.get("manifest_sha256")
+
+
 def ingest_one(settings: Settings, landing: Path, extract_date: str, replace: bool = False) -> IngestResult:
     """Verify and land one extract; see the module docstring for the guarantees."""
     extract = Path(landing) / extract_date
     try:
         manifest, msha, warnings = verify(extract)
     except ExtractRefused as e:
-        log_event(settings, {"event": "refused", "extract_date": extract_date, "problems": e.problems})
+        log_event(settings, {"event": "refused", "extract_date": extract_date, "problems": e.problems,
+                             "landing_manifest_sha256": landing_manifest_sha256(extract)})
         raise
     with lake.lake_lock(settings):
         prior = _existing(settings, extract_date)
@@ -171,12 +223,15 @@ def ingest_one(settings: Settings, landing: Path, extract_date: str, replace: bo
             if entry["manifest_sha256"] == msha:
                 log_event(settings, {"event": "unchanged", "extract_date": extract_date})
                 return IngestResult(extract_date, "unchanged", entry["rows"], warnings)
-            if not replace:
+            # a night the gate blocked never reached the screened data: the producer's
+            # corrected re-delivery takes its place without --replace
+            if not replace and not _blocked_in_incoming(settings, extract_date, prior, entry):
                 problem = (f"{extract_date} is already in the lake from a different manifest "
                            f"(sha256 {entry['manifest_sha256'][:12]}…); a corrected re-delivery "
                            f"must be ingested with --replace")
                 log_event(settings, {"event": "refused", "extract_date": extract_date, "problems": [problem]})
                 raise ExtractRefused(extract_date, [problem])
+        clear_stale_staging(settings)
         staging = settings.lake_dir / ".staging" / f"{extract_date}-{uuid.uuid4().hex[:8]}"
         staged = staging / f"extract_date={extract_date}"
         try:
@@ -195,13 +250,24 @@ def ingest_one(settings: Settings, landing: Path, extract_date: str, replace: bo
                 graveyard = settings.lake_dir / ".replaced" / f"{extract_date}-{uuid.uuid4().hex[:8]}"
                 graveyard.parent.mkdir(parents=True, exist_ok=True)
                 prior.rename(graveyard)
+            crashpoints.point("ingest.staged")
             staged.rename(target)
+            crashpoints.point("ingest.landed")
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         status = "replaced" if prior is not None else "ingested"
         log_event(settings, {"event": status, "extract_date": extract_date, "rows": rows,
                              "manifest_sha256": msha})
         return IngestResult(extract_date, status, rows, warnings)
+
+
+def clear_stale_staging(settings: Settings) -> None:
+    """Remove what an ingest killed mid-way left in .staging/ (call under the lake lock:
+    every ingest stages under it, so nothing there belongs to a live one)."""
+    root = settings.lake_dir / ".staging"
+    if root.exists():
+        for p in root.iterdir():
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
 
 def _stage(settings: Settings, extract: Path, manifest: contract.Manifest, staged: Path) -> dict:
@@ -226,13 +292,41 @@ def _stage(settings: Settings, extract: Path, manifest: contract.Manifest, stage
     return rows
 
 
+class ExtractsRefused(ExtractRefused):
+    """Some nights of a multi-night ingest were refused; every other night was landed."""
+
+    def __init__(self, refused: list[ExtractRefused], results: list[IngestResult]):
+        self.refused = refused
+        self.results = results
+        first = refused[0]
+        super().__init__(first.extract_date, [p for e in refused for p in
+                                              ([f"[{e.extract_date}] {x}" for x in e.problems]
+                                               if len(refused) > 1 else e.problems)])
+
+
+def pending_dates(settings: Settings, landing: Path, upto: str | None = None) -> list[str]:
+    """Landed dates not yet in the lake (neither incoming nor promoted), oldest first."""
+    return [d for d in landed_dates(Path(landing))
+            if _existing(settings, d) is None and (upto is None or d <= upto)]
+
+
 def ingest(settings: Settings, landing: Path, dates: list[str] | None = None,
            replace: bool = False) -> list[IngestResult]:
     """Ingest the given dates, or every landed date not yet in the lake (oldest first).
 
-    Stops at the first refused extract (later nights must not be screened without it).
+    Nights are independent: a refused night is logged and skipped, every other night is
+    still landed. When any night was refused, ``ExtractsRefused`` is raised at the end,
+    carrying the refusals and the results of the nights that were landed.
     """
     landing = Path(landing)
     if dates is None:
-        dates = [d for d in landed_dates(landing) if _existing(settings, d) is None]
-    return [ingest_one(settings, landing, d, replace=replace) for d in dates]
+        dates = pending_dates(settings, landing)
+    results, refused = [], []
+    for d in dates:
+        try:
+            results.append(ingest_one(settings, landing, d, replace=replace))
+        except ExtractRefused as e:
+            refused.append(e)
+    if refused:
+        raise ExtractsRefused(refused, results)
+    return results

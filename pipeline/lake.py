@@ -10,6 +10,7 @@ Layout (one folder per accepted extract, so an extract appears atomically by one
         _INGESTED.json                     the ledger entry: manifest hash, counts, when
     <lake>/.staging/                       ingests in progress (never read)
     <lake>/.lock                           one ingest at a time
+    <lake>/.locks/                         one gate per night, one screening per run date
 
 No DuckDB database file is shared: every reader opens its own in-memory DuckDB over the
 Parquet files (bounded by memory_limit, spilling to the spill dir), so concurrent
@@ -75,6 +76,26 @@ def lake_lock(settings: Settings):
     settings.lake_dir.mkdir(parents=True, exist_ok=True)
     with open(settings.lake_dir / ".lock", "a+") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def named_lock(settings: Settings, name: str, on_wait=None):
+    """Exclusive lock ``<lake>/.locks/<name>`` (one gate per night, one screening per run
+    date). ``on_wait()`` is called once when another process holds it, before waiting.
+    The kernel drops the lock when its holder dies, so a killed run leaves none behind."""
+    root = settings.lake_dir / ".locks"
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / name, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
         finally:

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pyarrow as pa
 
-from pipeline import dismiss, features, lake, registry
+from pipeline import dismiss, features, lake, registry, terminal
 from pipeline.detect import FINDINGS_SCHEMA, RINGS_SCHEMA, findings_dir
 from pipeline.lake import ALL, SQL_DIR, Shard, sql_literal
 from pipeline.settings import Settings
@@ -45,6 +46,7 @@ def rank(settings: Settings, run_date: str, detector_ids: list[str],
         raise FileNotFoundError(f"no findings for {missing} on {run_date}: run detect first")
     out = ranked_dir(settings, run_date, shard)
     out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
     con = lake.open_screening(settings, run_date, shard)
     try:
         dismissed = dismiss.files(settings)
@@ -75,6 +77,8 @@ def rank(settings: Settings, run_date: str, detector_ids: list[str],
         (out / "_RANKED.json").write_text(json.dumps(
             {"run_date": run_date, "detectors": detector_ids, "rows": counts,
              "previous_run": prev.name if prev else None}, indent=1))
+        terminal.log.info("%s rank: %s institutions, %s findings, %s ring members (%.1fs)", run_date,
+                          *(f"{counts[k]:,}" for k in RANKED_TABLES), time.perf_counter() - t0)
         return counts
     finally:
         con.close()

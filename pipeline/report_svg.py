@@ -10,7 +10,9 @@ from __future__ import annotations
 import html
 from typing import Callable, Sequence
 
-FONT = "font-family:'Noto Sans CJK SC','WenQuanYi Micro Hei','Microsoft YaHei',sans-serif"
+from pipeline.fonts import CSS_FONT_FAMILY
+
+FONT = "font-family:" + CSS_FONT_FAMILY
 BAR = "#3b6ea5"
 OWN = "#c0392b"
 PEER = "#8a9bb0"

@@ -15,13 +15,14 @@ every file is listed in ``_MANIFEST.json`` and appears atomically with the run::
 Everything is computed in DuckDB over the run's Parquet files and the lake's feature
 views; Python only formats the (bounded) rows of one institution at a time.
 
-Grade (credit-style, A best … E worst): for each published run the institution's
-suspicion percentile among all screened institutions is ``percent_rank()`` of its score
-(0 = among the cleanest, 1 = the most suspicious). The grade is the weighted mean of
-this run's percentile (weight 2) and those of up to five previous published runs
-(weight 1 each): A < 0.50 ≤ B < 0.75 ≤ C < 0.90 ≤ D < 0.97 ≤ E. It is relative: it
-says how an institution compares with the others, night after night, not how much
-fraud it commits.
+Grade (credit-style, A best … E worst), read from tonight's evidence and rank only, so it
+never contradicts the page it is printed on: A — no open finding tonight; otherwise by the
+share of screened institutions ranked above it (more suspicious) tonight: E — fewer than
+3 % (the top of the target list), D — fewer than 10 %, C — fewer than 25 %, B — the
+rest with findings. A higher rank never gets a better grade; tied institutions share one.
+It is relative: it orders institutions for attention, it says nothing about how much
+fraud one commits. Each report shows the grade of every published run (grade history),
+computed by the same rule from that run's ranking.
 """
 from __future__ import annotations
 
@@ -37,15 +38,15 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipeline import lake, registry
+from pipeline import fonts, lake, registry, terminal
 from pipeline import report_svg as svg
 from pipeline.lake import sql_literal
 from pipeline.rules_config import load_rules
 from pipeline.settings import Settings
 
 HISTORY_RUNS = 30          # previous published runs read for trends
-GRADE_RUNS = 5             # previous runs in the grade
-GRADE_BANDS = ((0.50, "A"), (0.75, "B"), (0.90, "C"), (0.97, "D"), (9.0, "E"))
+#: (share of screened institutions ranked above, grade) for institutions with findings
+GRADE_BANDS = ((0.03, "E"), (0.10, "D"), (0.25, "C"), (float("inf"), "B"))
 HTML_ROWS_PER_TYPE = 300
 TREND_TABLE_RUNS = 10      # rows of the overview's trend table (the chart shows every run)   # the HTML lists the strongest; XLSX/CSV hold every row
 INSTITUTION_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
@@ -64,6 +65,15 @@ OWNERSHIP_ZH = {"public": "公立", "private": "民营"}
 GRADE_TEXT = {"A": ("low concern", "关注度低"), "B": ("some concern", "一般关注"),
               "C": ("concern", "重点关注"), "D": ("high concern", "高度关注"),
               "E": ("highest concern", "最高关注")}
+GRADE_RULE = {  # what makes each grade, as printed on the overview and in every report
+    "A": ("no open finding tonight", "本次筛查无疑点"),
+    "B": ("findings; 25 % or more of the screened institutions rank above it",
+          "有疑点，排名在全部筛查机构的前 25% 之外"),
+    "C": ("findings; fewer than 25 % rank above it", "有疑点，排名在前 25% 之内"),
+    "D": ("findings; fewer than 10 % rank above it", "有疑点，排名在前 10% 之内"),
+    "E": ("findings; fewer than 3 % rank above it (the top of the target list)",
+          "有疑点，排名在前 3% 之内（飞行检查名单之首）"),
+}
 PEER_METRICS = (  # column, English, Chinese, format
     ("cost_per_visit", "Cost per visit", "次均费用", svg.money),
     ("fund_per_patient", "Fund paid per patient", "人均统筹支付", svg.money),
@@ -91,7 +101,7 @@ FINDING_COLUMNS = (  # column, header shown (English / 中文)
 )
 
 CSS = """
-body{font-family:'Noto Sans CJK SC','WenQuanYi Micro Hei','Microsoft YaHei',sans-serif;margin:24px auto;
+body{font-family:""" + fonts.CSS_FONT_FAMILY + """;margin:24px auto;
 max-width:1180px;color:#222;line-height:1.45}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;border-bottom:2px solid #3b6ea5;padding-bottom:3px;margin-top:28px}
 h3{font-size:15px;margin:18px 0 6px}
@@ -101,7 +111,7 @@ th{background:#eef2f7;text-align:left}td.n{text-align:right;white-space:nowrap}
 .grade{display:inline-block;font-size:34px;font-weight:bold;width:56px;height:56px;line-height:56px;text-align:center;
 border-radius:8px;color:#fff}
 .gA{background:#2e8b57}.gB{background:#7fa33a}.gC{background:#d4a017}.gD{background:#e0702a}.gE{background:#c0392b}
-.small{font-size:12px;color:#555}.new{background:#c0392b;color:#fff;border-radius:3px;padding:0 4px;font-size:11px}
+.small{font-size:12px;color:#555}.legend{width:auto;margin:4px 0}.legend td{vertical-align:middle}.new{background:#c0392b;color:#fff;border-radius:3px;padding:0 4px;font-size:11px}
 svg{display:block}.charts{display:flex;flex-wrap:wrap;gap:18px}.chart{flex:1 1 540px}
 .head{display:flex;gap:28px;align-items:flex-start}footer{margin-top:36px;font-size:12px;color:#555;border-top:1px solid #ccc;padding-top:8px}
 a{color:#1d4f8c}@media print{.noprint{display:none}body{margin:0}}
@@ -112,11 +122,21 @@ def _e(s) -> str:
     return "" if s is None else html.escape(str(s), quote=True)
 
 
-def grade_of(percentile: float) -> str:
+def grade_of(n_findings: int, share_above: float) -> str:
+    """The grade of an institution with n_findings open findings tonight, of which a
+    share_above of the screened institutions rank above (see the module docstring)."""
+    if not n_findings:
+        return "A"
     for bound, g in GRADE_BANDS:
-        if percentile < bound:
+        if share_above < bound:
             return g
-    return "E"
+    return "B"
+
+
+def _grade_sql(n_findings: str, share_above: str) -> str:
+    """grade_of as a SQL CASE expression over two column expressions."""
+    bands = " ".join(f"WHEN {share_above} < {b} THEN '{g}'" for b, g in GRADE_BANDS[:-1])
+    return f"CASE WHEN coalesce({n_findings}, 0) = 0 THEN 'A' {bands} ELSE 'B' END"
 
 
 def renderer(settings: Settings, run_date: str):
@@ -210,6 +230,8 @@ def render_run(settings: Settings, run_date: str, folder: Path) -> dict:
         overview_html(folder, history, meta=meta), encoding="utf-8")
     meta["seconds"] = round(time.perf_counter() - t0, 2)
     meta["institution_reports"] = len(flagged)
+    terminal.log.info("%s reports: overview and %s institution reports (%.1fs)", run_date,
+                      f"{len(flagged):,}", meta["seconds"])
     return meta
 
 
@@ -225,24 +247,19 @@ def _prepare(con: duckdb.DuckDBPyConnection, folder: Path, history: list[Path]) 
         FROM f LEFT JOIN detector_meta AS m USING (detector_id)
         ORDER BY f.institution_id""")
     con.execute(f"CREATE OR REPLACE TEMP VIEW report_history AS {_history_sql(folder, history)}")
-    # grade: weighted mean suspicion percentile over this run (x2) and up to GRADE_RUNS before it
+    # grade of every published run (this one included), each from that run's own ranking
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE report_grades AS
-        WITH pct AS (
-            SELECT run_date, institution_id,
-                   percent_rank() OVER (PARTITION BY run_date ORDER BY score) AS p
+        WITH h AS (
+            SELECT run_date, institution_id, rank, n_findings,
+                   count(*) OVER (PARTITION BY run_date) AS n_screened,
+                   rank() OVER (PARTITION BY run_date ORDER BY rank) - 1 AS n_above
             FROM report_history
-        ),
-        recent AS (
-            SELECT *, row_number() OVER (PARTITION BY institution_id ORDER BY run_date DESC) AS k
-            FROM pct
         )
-        SELECT institution_id,
-               sum(p * CASE WHEN k = 1 THEN 2 ELSE 1 END) / sum(CASE WHEN k = 1 THEN 2 ELSE 1 END) AS grade_percentile,
-               count(*) AS grade_runs
-        FROM recent
-        WHERE k <= {GRADE_RUNS + 1}
-        GROUP BY institution_id""")
+        SELECT run_date, institution_id, rank, n_screened, n_above,
+               CAST(n_above AS DOUBLE) / n_screened AS share_above,
+               {_grade_sql("n_findings", "CAST(n_above AS DOUBLE) / n_screened")} AS grade
+        FROM h""")
     con.execute("""
         CREATE OR REPLACE TEMP TABLE report_metrics AS
         WITH c AS (
@@ -272,17 +289,21 @@ def _prepare(con: duckdb.DuckDBPyConnection, folder: Path, history: list[Path]) 
         SELECT r.run_date, r.institution_id, i.name, i.kind, CAST(i.level AS INTEGER) AS level,
                i.ownership, i.region, r.rank, (SELECT n FROM screened) AS n_screened, r.score,
                r.amount_at_risk, r.n_findings, coalesce(n.n_new, 0) AS n_new_findings, r.top_detectors,
-               g.grade_percentile, g.grade_runs,
-               CASE {" ".join(f"WHEN g.grade_percentile < {b} THEN '{g}'" for b, g in GRADE_BANDS[:-1])}
-                    ELSE 'E' END AS grade,
+               coalesce(g.grade, 'A') AS grade, g.share_above AS grade_share_above,
+               gh.grade_runs, gh.grade_history,
                r.n_findings > 0 AS has_report,
                m.n_settlements, m.n_patients, m.cost_per_visit, m.fund_per_patient, m.drug_share,
                m.inpatient_share, m.visits_per_patient
         FROM ranked AS r
-        LEFT JOIN institutions AS i USING (institution_id)
-        LEFT JOIN report_grades AS g USING (institution_id)
-        LEFT JOIN report_metrics AS m USING (institution_id)
-        LEFT JOIN newf AS n USING (institution_id)""")
+        LEFT JOIN institutions AS i ON i.institution_id = r.institution_id
+        LEFT JOIN report_grades AS g ON g.institution_id = r.institution_id
+                                     AND g.run_date = CAST(r.run_date AS DATE)
+        LEFT JOIN (SELECT institution_id, count(*) AS grade_runs,
+                          list(struct_pack(run_date := CAST(run_date AS VARCHAR), grade := grade, rank := rank)
+                               ORDER BY run_date) AS grade_history
+                   FROM report_grades GROUP BY institution_id) AS gh ON gh.institution_id = r.institution_id
+        LEFT JOIN report_metrics AS m ON m.institution_id = r.institution_id
+        LEFT JOIN newf AS n ON n.institution_id = r.institution_id""")
 
 
 @dataclass
@@ -333,17 +354,40 @@ def _page(title: str, body: str) -> str:
             f'<title>{_e(title)}</title><style>{CSS}</style></head><body>{body}</body></html>')
 
 
-def _grade_footer(meta: dict) -> str:
+def grade_legend() -> str:
+    """The A–E definition as a table: what makes each grade (overview and every report)."""
+    rows = "".join(
+        f"<tr><td><span class='grade g{g}' style='font-size:13px;width:22px;height:22px;line-height:22px'>{g}</span>"
+        f"</td><td>{GRADE_TEXT[g][0]} / {GRADE_TEXT[g][1]}</td><td>{_e(en)}</td><td>{_e(zh)}</td></tr>"
+        for g, (en, zh) in GRADE_RULE.items())
     return (
-        "<p><b>Grade / 信用等级</b>: for each published run, the institution's suspicion percentile "
-        "among all screened institutions (0 = among the cleanest, 1 = the most suspicious); the grade is "
-        f"the weighted mean of this run's percentile (weight 2) and up to {GRADE_RUNS} previous runs' "
-        "(weight 1 each): A &lt; 0.50 ≤ B &lt; 0.75 ≤ C &lt; 0.90 ≤ D &lt; 0.97 ≤ E. It ranks institutions "
-        "against each other and is not itself proof of fraud. "
-        "等级按本次及最近五次已发布筛查中该机构疑点评分的百分位（本次权重为 2）加权平均确定，"
-        "A 为关注度最低，E 为最高；等级为相对排序，不作为违规定性依据。</p>"
+        "<table class='legend'><tr><th>Grade / 等级</th><th>Meaning / 含义</th><th>What makes it</th>"
+        f"<th>判定标准</th></tr>{rows}</table>"
+        "<p class='small'>The grade comes from tonight's findings and rank alone (rank 1 = most "
+        "suspicious): a higher rank never gets a better grade, and institutions tied on score share "
+        "one. It orders institutions for attention against each other; it is not proof of fraud. "
+        "等级只依据本次筛查的疑点与排名确定：排名越靠前等级不会越好，评分相同的机构等级相同。"
+        "等级为相对排序，用于确定关注重点，不作为违规定性依据。</p>")
+
+
+def _grade_footer(meta: dict, legend: bool = True) -> str:
+    return (
+        (f"<h3>Grade / 信用等级</h3>{grade_legend()}" if legend else "") +
         f"<p>Rules configuration / 规则配置版本: <b>{_e(meta.get('rules_version'))}</b> · "
         f"run date / 筛查日期 {_e(meta.get('run_date'))} · rendered / 生成时间 {_e(meta.get('rendered_at'))}</p>")
+
+
+def _grade_history(head: dict) -> str:
+    hist = head.get("grade_history") or []
+    if not hist:
+        return ""
+    cells = "".join(
+        f"<td style='text-align:center'><span class='grade g{h['grade']}' style='font-size:12px;width:20px;"
+        f"height:20px;line-height:20px'>{h['grade']}</span><br><span class=small>{_e(h['run_date'][5:])}"
+        f"<br>#{h['rank']}</span></td>" for h in hist)
+    return (f"<h3>Grade history / 历次等级</h3><table class='facts' style='width:auto'><tr>{cells}</tr></table>"
+            f"<p class='small'>Grade and rank in each published run ({len(hist)}), by the same rule "
+            f"from that run's ranking / 各次已发布筛查的等级与排名。</p>")
 
 
 # ----------------------------------------------------------------- institution report
@@ -494,6 +538,14 @@ def _csv_safe(v):
     return "" if v is None else v
 
 
+def _above(head: dict) -> str:
+    n, share = head.get("n_screened") or 0, head.get("grade_share_above")
+    if share is None or not n:
+        return ""
+    k = round(share * n)
+    return f"{k} of {n} ranked above ({share:.0%}) / {n} 家中排名在前的有 {k} 家"
+
+
 def _institution_html(run: _RunData, head: dict, top: list[dict], totals: dict, by_rule: list) -> str:
     meta = run.meta
     iid = head["institution_id"]
@@ -519,8 +571,9 @@ def _institution_html(run: _RunData, head: dict, top: list[dict], totals: dict, 
               f'<a href="{_e(iid)}.csv">CSV</a> · <a href="../../overview.html">Run overview / 筛查总览</a></p></div>'
               f'<div><div class="grade g{grade}" title="grade">{grade}</div>'
               f'<div class="small">Grade / 信用等级<br>{g_en} / {g_zh}<br>'
-              f'percentile {head.get("grade_percentile") or 0:.2f} over {head.get("grade_runs") or 1} run(s)</div>'
-              f'</div></div>')
+              f'{_e(GRADE_RULE[grade][0])}<br>{_e(GRADE_RULE[grade][1])}<br>'
+              f'{_above(head)}</div>'
+              f'</div></div>') + _grade_history(head)
     charts = _institution_charts(run, head, by_rule)
     lists = _suspicion_lists(top, totals)
     body = (header + charts + lists + f"<footer>{_grade_footer(meta)}<p>Rankings and findings are leads "
@@ -708,6 +761,7 @@ def _overview_page(con, folder: Path, meta: dict, regions) -> str:
 <th>Amount at risk / 涉及金额</th><td>{svg.money(tot['at_risk'])}</td></tr></table>
 <p class="noprint">{links}</p>
 <h2>Flight-inspection target list / 飞行检查对象建议名单</h2>
+<details open class="small"><summary>Grades A–E: what makes an A and an E / 等级说明</summary>{grade_legend()}</details>
 <table><tr><th>Rank / 排名</th><th>Grade / 等级</th><th>Institution / 机构编码</th><th>Name / 名称</th>
 <th>Kind, level / 类型等级</th><th>Region / 区划</th><th>Score / 评分</th><th>Amount at risk / 涉及金额</th>
 <th>Findings / 疑点数</th><th>Top rules / 主要规则</th><th>Files / 文件</th></tr>{rank_rows}</table>
@@ -724,5 +778,5 @@ def _overview_page(con, folder: Path, meta: dict, regions) -> str:
 <div class="charts"><div class="chart">{svg.line_chart([(r['run_date'], r['at_risk'] or 0) for r in trend], "amount at risk per run", fmt=svg.money)}</div>
 <div class="chart"><table><tr><th>Run / 筛查日期</th><th>With findings / 有疑点机构</th><th>Findings / 疑点数</th>
 <th>Amount at risk / 涉及金额</th></tr>{trend_rows}</table></div></div>
-<footer>{_grade_footer(meta)}</footer>"""
+<footer>{_grade_footer(meta, legend=False)}</footer>"""
     return _page(f"Screening run {meta['run_date']} / 筛查总览 {meta['run_date']}", body)

@@ -11,8 +11,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from pipeline import detect as detect_mod
-from pipeline import features, ingest as ingest_mod, lake, publish as publish_mod, rank as rank_mod
-from pipeline import validate as validate_mod
+from pipeline import crashpoints, features, lake, publish as publish_mod, rank as rank_mod
 from pipeline.lake import ALL, Shard
 from pipeline.rules_config import load_rules
 from pipeline.settings import Settings
@@ -67,12 +66,21 @@ def screen(settings: Settings, run_date: str, detector_ids: list[str] | None = N
     always holds every enabled detector.
     """
     run_date = str(run_date)
+    with lake.named_lock(settings, f"screen-{run_date}-{shard.tag}",
+                         on_wait=lambda: log.warning("another run of %s holds the lock; waiting for it "
+                                                     "(this one then reuses what it computed)", run_date)):
+        return _screen(settings, run_date, detector_ids, shard, render)
+
+
+def _screen(settings: Settings, run_date: str, detector_ids, shard: Shard, render: bool) -> Path:
     rules = load_rules(settings.rules_file)
     enabled = [d.id for d in detect_mod.selected_detectors(rules)]
     features.build(settings, run_date, shard)
+    crashpoints.point("screen.features_built")
     todo = sorted(set(stale_detectors(settings, run_date, enabled, shard)) | set(detector_ids or []))
     if todo:
         detect_mod.detect(settings, run_date, todo, shard, rules)
+    crashpoints.point("screen.detected")
     rank_mod.rank(settings, run_date, enabled, shard)
     renderer = None
     if render:
@@ -83,11 +91,13 @@ def screen(settings: Settings, run_date: str, detector_ids: list[str] | None = N
 
 
 def nightly(settings: Settings, landing: Path, run_date: str) -> Path:
-    """One night: ingest the extract of run_date (if landed), validate, screen, publish."""
-    landing = Path(landing)
-    if (landing / run_date).exists():
-        ingest_mod.ingest_one(settings, landing, run_date)
-        validate_mod.validate(settings, run_date)
+    """One night: catch the feed up to run_date (ingest and validate every landed night not
+    yet promoted, in date order), then screen and publish run_date. Raises
+    :class:`pipeline.feed.NightNotPromoted` when run_date's own extract is refused, blocked
+    or waits for an earlier night (other nights' problems do not stop it)."""
+    from pipeline import feed
+    report = feed.catch_up(settings, Path(landing), upto=run_date)
+    feed.require_promoted(settings, report, run_date, landing)
     return screen(settings, run_date)
 
 
@@ -98,13 +108,32 @@ def date_range(start: str, end: str) -> list[str]:
     return [(a + timedelta(days=i)).isoformat() for i in range((b - a).days + 1)]
 
 
+class BackfillIncomplete(Exception):
+    """Some dates of a backfill were not screened: their extract is refused, blocked or waits."""
+
+    def __init__(self, published: list[Path], skipped: list):
+        self.published = published
+        self.skipped = skipped
+        super().__init__("not screened: " + "; ".join(f"{n.extract_date} ({n.status})" for n in skipped))
+
+
 def backfill(settings: Settings, start: str, end: str, detector_ids: list[str] | None = None,
-             landing: Path | None = None) -> list[Path]:
-    """Re-screen every date in [start, end]; ingests missing landed extracts first."""
-    out = []
+             landing: Path | None = None, say=None) -> list[Path]:
+    """Re-screen every date in [start, end], oldest first. Before each date the feed is
+    caught up to it (landed extracts ingested when ``landing`` is given, nights waiting
+    for the gate validated). A date whose own extract is refused, blocked or waiting is
+    skipped, the others go on; :class:`BackfillIncomplete` names the skipped ones at the end."""
+    from pipeline import feed
+    out, skipped = [], []
     for d in date_range(start, end):
-        if landing is not None and (Path(landing) / d).exists():
-            ingest_mod.ingest_one(settings, Path(landing), d)
-            validate_mod.validate(settings, d)
+        report = feed.catch_up(settings, Path(landing) if landing is not None else None, upto=d, say=say)
+        try:
+            feed.require_promoted(settings, report, d, landing)
+        except feed.NightNotPromoted as e:
+            log.error("%s", e)
+            skipped.append(e.night)
+            continue
         out.append(screen(settings, d, detector_ids))
+    if skipped:
+        raise BackfillIncomplete(out, skipped)
     return out

@@ -39,7 +39,7 @@ import pyarrow as pa
 
 from expectations import TABLES, suite_module
 from expectations._suite import Check, build_suite, check_expectation, load_config
-from pipeline import contract, lake
+from pipeline import contract, crashpoints, lake
 from pipeline.ingest import incoming_dir, log_event
 from pipeline.lake import sql_literal
 from pipeline.settings import Settings
@@ -88,6 +88,15 @@ def validate(settings: Settings, extract_date: str, config: str | Path | None = 
     ``overrides`` merges into it (e.g. ``{"batch_rows": 1000}``). Raises
     ``ExtractBlocked`` when the extract is refused.
     """
+    # one gate per night at a time: a second run of the same night (another ingest, run or
+    # DAG task) waits, then finds it promoted or gates it itself
+    with lake.named_lock(settings, f"validate-{extract_date}",
+                         on_wait=lambda: log.warning("another process is validating %s; waiting for it",
+                                                     extract_date)):
+        return _validate(settings, extract_date, config, overrides)
+
+
+def _validate(settings: Settings, extract_date: str, config, overrides) -> ValidationResult:
     promoted = lake.extract_dir(settings, extract_date)
     staged = incoming_dir(settings, extract_date)
     if not staged.exists():
@@ -95,15 +104,18 @@ def validate(settings: Settings, extract_date: str, config: str | Path | None = 
             return ValidationResult(extract_date, "already_promoted")
         raise FileNotFoundError(f"extract {extract_date} is not in the lake: ingest it first")
     cfg = load_config(config, overrides)
+    inputs = gate_inputs_sha256(settings, cfg)
     t0 = time.perf_counter()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     con = lake.connect(settings)
     try:
         gate = _Gate(con, settings, cfg, extract_date, staged)
+        gate.inputs_sha256 = inputs
         gate.run()
         result = gate.verdict()
         result.seconds = round(time.perf_counter() - t0, 2)
-        result.report_dir = _write_report(settings, gate, result, started)
+        with lake.lake_lock(settings):
+            result.report_dir = _write_report(settings, gate, result, started)
         if result.blocking:
             log_event(settings, {"event": "blocked", "extract_date": extract_date,
                                  "failures": result.blocking})
@@ -117,6 +129,7 @@ def validate(settings: Settings, extract_date: str, config: str | Path | None = 
                                    f"being validated; run the gate again")
             gate.quarantine()
             gate.write_profile()
+            crashpoints.point("validate.before_promote")
             _promote_locked(settings, extract_date)
     finally:
         con.close()
@@ -124,6 +137,35 @@ def validate(settings: Settings, extract_date: str, config: str | Path | None = 
                          "quarantined": result.quarantined, "warnings": len(result.warnings)})
     log.info("%s", summary(result))
     return result
+
+
+def gate_inputs_sha256(settings: Settings, cfg) -> str:
+    """What a verdict depends on besides the night itself: the gate configuration and the
+    promoted nights (references, earlier deliveries, volume history). A blocked night whose
+    inputs have not changed since would be blocked again: the feed does not re-run it."""
+    import hashlib
+    state = {}
+    for d in lake.ingested_dates(settings):
+        try:
+            state[d] = json.loads((lake.extract_dir(settings, d) / "_INGESTED.json").read_text())["manifest_sha256"]
+        except (OSError, ValueError, KeyError):
+            state[d] = None
+    doc = json.dumps({"config": cfg.doc, "promoted": state}, sort_keys=True, default=str)
+    return hashlib.sha256(doc.encode()).hexdigest()
+
+
+def stored_block(settings: Settings, extract_date: str, cfg) -> dict | None:
+    """The stored results of a blocked night when re-running the gate would change nothing
+    (same copy in incoming, same configuration, same promoted nights); else None."""
+    try:
+        doc = load_results(settings, extract_date)
+    except (OSError, ValueError):
+        return None
+    if (doc.get("status") == "blocked"
+            and doc.get("manifest_sha256") == _manifest_of(incoming_dir(settings, extract_date))
+            and doc.get("inputs_sha256") == gate_inputs_sha256(settings, cfg)):
+        return doc
+    return None
 
 
 def promote(settings: Settings, extract_date: str) -> Path:
@@ -590,6 +632,7 @@ class _Gate:
     def quarantine(self) -> None:
         """Write held rows to quarantine/<table>.parquet, then rewrite the data files without them."""
         qdir = self.staged / QUARANTINE
+        _clear_stale_temp(self.staged)
         for table in self.tables:
             n = self.con.execute(f"SELECT count(*) FROM ({self._quarantine_sql(table)})").fetchall()[0][0]
             if not n:
@@ -602,6 +645,7 @@ class _Gate:
                 sql = f"SELECT DISTINCT * FROM (SELECT * FROM {_parquet(dst)} UNION ALL BY NAME {sql})"
             self.con.execute(f"COPY ({sql}) TO {sql_literal(tmp)} (FORMAT parquet, COMPRESSION zstd)")
             os.replace(tmp, dst)
+        crashpoints.point("validate.quarantine_written")
         held = self._held_settlements_sql()
         for table in self.tables:
             if table in contract.FACT_TABLES:
@@ -628,6 +672,13 @@ class _Gate:
         source = _parquet(self._files("settlements"))
         self.con.execute(f"COPY ({_profile_sql(source, self.date)}) TO {sql_literal(dst)} "
                          f"(FORMAT parquet)")
+
+
+def _clear_stale_temp(staged: Path) -> None:
+    """Temp files a gate killed mid-rewrite left in the night (hidden, never read as data)."""
+    for p in staged.rglob(".*"):
+        if p.is_file() and (p.suffix == ".rewrite" or p.parent.name == QUARANTINE):
+            p.unlink(missing_ok=True)
 
 
 def _profile_sql(source: str, extract_date: str) -> str:
@@ -711,10 +762,14 @@ def _write_report(settings: Settings, gate: _Gate, result: ValidationResult, sta
     from pipeline import validation_docs
 
     final = report_dir(settings, gate.date)
+    for stale in final.parent.glob(f".{final.name}.*") if final.parent.exists() else []:
+        shutil.rmtree(stale, ignore_errors=True)      # left by a gate killed while writing (under the lock)
     building = final.with_name(f".{final.name}.{uuid.uuid4().hex[:6]}")
     building.mkdir(parents=True)
     doc = {
         "extract_date": gate.date,
+        "manifest_sha256": gate.manifest_sha256,
+        "inputs_sha256": getattr(gate, "inputs_sha256", None),
         "status": result.status,
         "started_at": started,
         "seconds": result.seconds,

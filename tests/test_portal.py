@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import io
 import os
+import re
 import shutil
 import socket
 import threading
@@ -341,6 +342,9 @@ def test_report_prints_to_pdf_on_request_within_scope(portal):
     c = _client(portal, SHENZHEN)
     r = c.get(f"/runs/{RUN_DATE}/reports/institutions/{OTHER_CITY_INSTITUTION}.pdf")
     assert r.status_code == 200 and r.content.startswith(b"%PDF")
+    from pipeline import fonts
+    if fonts.cjk_font() or os.environ.get("CI"):           # the Chinese is printed in the set-up's font
+        assert re.search(rb"/BaseFont\s*/[A-Z]{6}\+(WenQuanYi|NotoSans\w*CJK|SourceHanSans)", r.content)
     assert r.headers["content-disposition"] == f'attachment; filename="{OTHER_CITY_INSTITUTION}-{RUN_DATE}.pdf"'
     assert _client(portal, CITY).get(
         f"/runs/{RUN_DATE}/reports/institutions/{OTHER_CITY_INSTITUTION}.pdf").status_code == 404

@@ -132,18 +132,58 @@ def test_institution_html_is_self_contained_and_bilingual(run):
         assert f["reason"].replace("'", "&#x27;") in page
 
 
-def test_grades_follow_the_percentile_bands(run):
+def test_grades_follow_the_evidence_and_the_rank(run):
     st, out = run
-    assert [reports.grade_of(p) for p in (0, 0.49, 0.5, 0.8, 0.95, 0.97, 1.0)] == \
-        ["A", "A", "B", "C", "D", "E", "E"]
+    # A: nothing open; with findings: by the share of screened institutions ranked above
+    assert [reports.grade_of(0, 0.0), reports.grade_of(3, 0.0), reports.grade_of(3, 0.029),
+            reports.grade_of(3, 0.03), reports.grade_of(3, 0.09), reports.grade_of(3, 0.2),
+            reports.grade_of(3, 0.25), reports.grade_of(1, 0.9)] == ["A", "E", "E", "D", "D", "C", "B", "B"]
     idx = pq.read_table(out / "reports" / "index.parquet").to_pylist()
     for r in idx:
-        assert r["grade"] == reports.grade_of(r["grade_percentile"])
+        assert r["grade"] == reports.grade_of(r["n_findings"], r["grade_share_above"])
+        assert (r["grade"] == "A") == (r["n_findings"] == 0)
+    # monotone: a more suspicious rank never carries a better grade; ties share one
+    worse = "ABCDE".index
+    for a in idx:
+        for b in idx:
+            if a["rank"] < b["rank"]:
+                assert worse(a["grade"]) >= worse(b["grade"]), (a["institution_id"], b["institution_id"])
+            if a["rank"] == b["rank"] and a["n_findings"] and b["n_findings"]:
+                assert a["grade"] == b["grade"]
     by = {r["institution_id"]: r for r in idx}
-    # clean in both runs: cleanest percentile; most suspicious tonight: the worst grade
-    assert by["H00000000003"]["grade"] == "A" and by["H00000000003"]["grade_percentile"] == 0
+    assert by["H00000000003"]["grade"] == "A"
     assert by["H00000000004"]["rank"] == 1 and by["H00000000004"]["grade"] == "E"
-    assert by["H00000000004"]["grade_runs"] == 2
+    # the grade of each published run, by the same rule, in its report
+    hist = by["H00000000004"]["grade_history"]
+    assert [h["run_date"] for h in hist] == ["2026-10-10", RUN_DATE] and by["H00000000004"]["grade_runs"] == 2
+    assert hist[-1]["grade"] == "E" and hist[-1]["rank"] == 1
+    page = (out / "reports" / "institutions" / "H00000000004.html").read_text(encoding="utf-8")
+    assert "Grade history / 历次等级" in page and "10-10" in page
+
+
+def test_grade_definition_is_on_the_overview_and_in_each_report(run):
+    st, out = run
+    pages = [(out / "overview.html").read_text(encoding="utf-8"),
+             (out / "reports" / "institutions" / "H00000000001.html").read_text(encoding="utf-8")]
+    for page in pages:
+        for g, (en, zh) in reports.GRADE_RULE.items():
+            assert en.replace("'", "&#x27;") in page and zh in page, g
+    assert "what makes an A and an E" in pages[0]
+
+
+def test_grade_is_monotone_with_rank_on_a_large_ranking(tmp_path):
+    """200 institutions, every tie and band boundary: grade never improves with a worse rank."""
+    con = duckdb.connect()
+    con.execute("CREATE TABLE report_history AS SELECT DATE '2026-10-12' AS run_date, "
+                "'I' || lpad(CAST(i AS VARCHAR), 3, '0') AS institution_id, "
+                "CAST(1 + i // 3 AS INTEGER) AS rank, CASE WHEN i < 150 THEN 1 + i % 4 ELSE 0 END AS n_findings "
+                "FROM range(200) AS t(i)")
+    rows = con.execute(f"SELECT rank, n_findings, {reports._grade_sql('n_findings', 'share')} AS grade FROM ("
+                       "SELECT *, (rank() OVER (ORDER BY rank) - 1) / 200.0 AS share FROM report_history) "
+                       "ORDER BY rank").fetchall()
+    grades = ["ABCDE".index(g) for _, _, g in rows]
+    assert grades == sorted(grades, reverse=True)
+    assert {g for _, _, g in rows} == set("ABCDE")
 
 
 def test_overview_links_every_report_and_shows_the_trend(run):
@@ -236,7 +276,7 @@ def test_key_content_is_visible_in_chromium(run):
             page = b.new_page()
             page.goto((out / "reports" / "institutions" / "H00000000004.html").as_uri())
             assert page.get_by_role("heading", name="Riverside Hospital").is_visible()
-            assert page.locator(".grade").is_visible()
+            assert page.locator('.grade[title="grade"]').is_visible()
             assert page.locator("td", has_text="死亡后就医").first.is_visible()
             page.goto((out / "overview.html").as_uri())
             assert page.get_by_role("heading", name="Flight-inspection target list / 飞行检查对象建议名单").is_visible()
@@ -279,3 +319,75 @@ def test_a_run_without_findings_still_gets_an_overview(tmp_path):
     page = (out / "overview.html").read_text(encoding="utf-8")
     assert "Flight-inspection target list" in page and "H00000000003" not in page
     assert pq.read_table(out / "reports" / "index.parquet").num_rows == 1
+
+
+def test_demo_summary_columns_line_up_with_chinese_labels(run):
+    from test_terminal import assert_aligned
+
+    from pipeline import demo
+    st, out = run
+    text = demo.summary_text(out, RUN_DATE)
+    assert "Claims after death / 死亡后就医" in text and "Riverside Hospital" in text
+    assert "按规则统计" in text and "机构疑点排名前十" in text
+    assert_aligned(text, min_tables=2)
+    top = [line for line in text.splitlines() if "H00000000004" in line]
+    assert top and "│ E " in top[0]                                   # rank 1 carries its grade
+
+
+def test_screening_logs_a_line_per_stage_with_counts(run, tmp_path, caplog):
+    from pipeline import screen
+    st, out = run
+    with caplog.at_level("INFO", logger="claimscreen.progress"):
+        screen.screen(st, RUN_DATE, ["after_death"])
+    text = caplog.text
+    assert f"{RUN_DATE} features" in text
+    assert f"{RUN_DATE} detect after_death: 2 findings" in text
+    assert f"{RUN_DATE} rank: 6 institutions" in text
+    assert f"{RUN_DATE} reports: overview and 4 institution reports" in text
+
+
+SCREENSHOTS = _ROOT / "docs" / "screenshots"
+
+
+def test_screenshots_of_the_overview_a_report_and_a_ring_picture(run, tmp_path):
+    """Full-page screenshots taken in Chromium: the overview, an institution report and a
+    ring picture inside its report. With CLAIMSCREEN_SCREENSHOTS=1 (scripts/screenshots.sh)
+    they replace docs/screenshots/."""
+    from test_fonts import RING, _ring_module
+    browser = chromium()
+    sync_api = pytest.importorskip("playwright.sync_api") if not os.environ.get("CI") else \
+        __import__("playwright.sync_api", fromlist=["sync_playwright"])
+    st, out = run
+    copy = tmp_path / RUN_DATE
+    shutil.copytree(out, copy)
+    rings = pq.read_table(copy / "rings.parquet")
+    ring = pa.table({"run_date": pa.array([date(2026, 10, 12)], pa.date32()),
+                     "ring_id": ["RING0001"], "member_type": ["institution"], "member_id": ["H00000000001"],
+                     "ring_score": [RING["score"]], "n_members": pa.array([len(RING["members"])], pa.int32())})
+    pq.write_table(ring.select(rings.schema.names).cast(rings.schema), copy / "rings.parquet")
+    (copy / "rings").mkdir()
+    _ring_module().draw_ring(RING, copy / "rings" / "RING0001.png")
+    reports.render_run(st, RUN_DATE, copy)
+    shots = {}
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=browser, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = b.new_page(viewport={"width": 1280, "height": 900})
+            page.goto((copy / "overview.html").as_uri())
+            assert page.get_by_text("what makes an A and an E").is_visible()
+            shots["run_overview.png"] = page.screenshot(full_page=True)
+            page.goto((copy / "reports" / "institutions" / "H00000000004.html").as_uri())
+            assert page.get_by_role("heading", name="Grade history / 历次等级").is_visible()
+            shots["institution_report.png"] = page.screenshot(full_page=True)
+            page.goto((copy / "reports" / "institutions" / "H00000000001.html").as_uri())
+            img = page.locator("img[alt='ring RING0001']")
+            assert img.is_visible() and img.evaluate("i => i.naturalWidth") > 500
+            shots["ring_picture.png"] = img.screenshot()
+        finally:
+            b.close()
+    for name, png in shots.items():
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000, name      # painted, not blank
+        (tmp_path / name).write_bytes(png)
+    if os.environ.get("CLAIMSCREEN_SCREENSHOTS"):
+        for name, png in shots.items():
+            (SCREENSHOTS / name).write_bytes(png)

@@ -37,20 +37,26 @@ def cmd_users_add(args, settings) -> int:
 
 
 def cmd_users_list(args, settings) -> int:
+    from pipeline import terminal
     from pipeline.portal import db
-    for user, disabled, created in db.list_users(db.connect(_db_url(args, settings))):
-        regions = ",".join(user.regions) if user.scope is not None else "all"
-        print(f"{user.name:24s} {user.role:9s} {regions:30s} {'disabled' if disabled else 'active':8s} "
-              f"{created:%Y-%m-%d %H:%M}")
+    print(terminal.table(
+        ["user / 用户", "role / 角色", "regions / 辖区", "state / 状态", "created / 创建时间"],
+        [(user.name, user.role, ",".join(user.regions) if user.scope is not None else "all",
+          "disabled" if disabled else "active", f"{created:%Y-%m-%d %H:%M}")
+         for user, disabled, created in db.list_users(db.connect(_db_url(args, settings)))]))
     return 0
 
 
 def cmd_audit(args, settings) -> int:
+    from pipeline import terminal
     from pipeline.portal import db
-    for r in reversed(db.audit_rows(db.connect(_db_url(args, settings)), limit=args.limit,
-                                    user_name=args.user, action=args.action)):
-        print(f"{r.at:%Y-%m-%d %H:%M:%S}Z {r.user_name or '-':20s} {r.action:16s} {r.status or '':>3} "
-              f"{r.ip or '-':15s} {r.target or ''}")
+    rows = db.audit_rows(db.connect(_db_url(args, settings)), limit=args.limit,
+                         user_name=args.user, action=args.action)
+    print(terminal.table(
+        ["at (UTC) / 时间", "user / 用户", "action / 操作", ("status / 状态", "right"), "address / 地址",
+         "target / 对象"],
+        [(f"{r.at:%Y-%m-%d %H:%M:%S}Z", r.user_name or "-", r.action, str(r.status or ""), r.ip or "-",
+          r.target or "") for r in reversed(rows)]))
     return 0
 
 

@@ -4,7 +4,8 @@ Honest billing respects every rule in the catalog by construction:
 - each person of the outpatient pool has at most one visit every 5 days (acute drugs supply
   3-5 days), chronic refills come exactly every `period` days with `period` days supplied;
 - the inpatient pool is disjoint from the outpatient pool, and a new stay starts at least
-  31 days after the previous discharge; stays settle on their discharge day;
+  31 days after the previous discharge; stays settle on their discharge day; every night
+  of a stay carries some care (a drug, test or treatment), besides bed, nursing and fee;
 - items are drawn from menus already filtered by sex, age group, institution level and
   diagnosis (indication); (settlement, service_date, item) is unique; a package and its
   components never share a day; at most one time-based line per patient-day (<= 24 h);
@@ -149,6 +150,13 @@ def background_day(W: World, day: int, rng: np.random.Generator) -> DayResult:
     r = np.repeat(rows, E)
     d = admit[r] + (rng.random(len(r)) * (L[r - c] + 1)).astype(np.int64)
     it = _menu_items(W, np.full(len(r), IP), sex[r], ag[r], lvl[r], dx[r], rng, p_dx=0.45)
+    parts.append((r, d, it, _qty(W, it, rng), None))
+    # real daily care: an inpatient is treated every day of the stay (a drug, a test, a
+    # treatment), not only on a few; a long stay billed bed and nursing alone is the
+    # bed-hanging scheme, not an honest stay
+    r = np.repeat(rows, L)
+    d = admit[r] + np.arange(len(r)) - np.repeat(np.cumsum(L) - L, L)
+    it = _menu_items(W, np.full(len(r), IP), sex[r], ag[r], lvl[r], dx[r], rng, p_dx=0.6)
     parts.append((r, d, it, _qty(W, it, rng), None))
 
     row = np.concatenate([p[0] for p in parts]).astype(np.int64)

@@ -368,10 +368,17 @@ class World:
             "enrolled_date": au.dates(self.enrolled),
         }).cast(contract.INSURED_PERSONS)
 
-    def take_patients(self, k: int = 1, ag: int | None = None, sex: int | None = None) -> list[int]:
-        """Reserved persons (no background claims) for schemes and look-alikes."""
+    def take_patients(self, k: int = 1, ag: int | None = None, sex: int | None = None,
+                      from_end: bool = False) -> list[int]:
+        """Reserved persons (no background claims) for schemes and look-alikes.
+
+        Schemes are planted in name order, each drawing from the front of the pool; a
+        scheme added later can draw `from_end` so the schemes after it in name order keep
+        the patients (ages, households) they always had."""
         out, idx = [], []
-        for j, p in enumerate(self._reserved_pool):
+        order = range(len(self._reserved_pool) - 1, -1, -1) if from_end else range(len(self._reserved_pool))
+        for j in order:
+            p = self._reserved_pool[j]
             if (ag is None or self.agegroup[p] == ag) and (sex is None or self.sex[p] == sex):
                 out.append(int(p))
                 idx.append(j)
@@ -379,7 +386,7 @@ class World:
                     break
         if len(out) < k:
             raise RuntimeError("reserved pool exhausted")
-        for j in reversed(idx):
+        for j in sorted(idx, reverse=True):
             del self._reserved_pool[j]
         return out
 

@@ -2,7 +2,8 @@
 (mostly elderly, from two or three addresses) are admitted in batches on a few days, all
 with a mild diagnosis usually treated as an outpatient, the same length of stay (give or
 take a day) and one copied item list (the template); some culprits bill bed, nursing and
-the daily fee with almost no treatment (挂床, bed-hanging). One case per stay.
+the daily fee with almost no treatment (挂床, bed-hanging). One case per stay; each
+culprit hospital and its recruits are one ring in ring_members (patients, institution).
 
 Honest look-alike planted with it: a household admitted together after an accident
 (shared address, same day, real and varied care, different lengths of stay)."""
@@ -90,4 +91,9 @@ def plant(W, days, rng, scale) -> SchemeOutput:
             s = out.add(W.settlement(rng, p, inst, IP, admit + stay, lines, dx=dx, admit=admit,
                                      discharge=admit + stay, dx_code=dx_code))
             out.case(SCHEME_ID, "settlement", s.id, [s])
+        # the hospital and its recruits are one ring (a false-admission ring, 虚假住院团伙)
+        rid = f"{SCHEME_ID}-ring-{ci + 1:03d}"
+        out.ring_members.extend(
+            [{"ring_id": rid, "member_type": "patient", "member_id": W.pid(p)} for p in ps]
+            + [{"ring_id": rid, "member_type": "institution", "member_id": W.inst_id_list[inst]}])
     return out

@@ -1,4 +1,5 @@
-/*---
+"""
+---
 id: false_hospitalization
 name_en: False hospitalisation
 name_zh: 虚假住院
@@ -25,9 +26,12 @@ params:
   elderly_age:
     default: 65
     description: age from which a patient counts as elderly
+  ring_min_score:
+    default: 3.0
+    description: weaker evidence that is reported when the patient shares an address or phone with a stay reported at the same hospital and that hospital has a ring (a recruit of the same villages)
   min_institution_stays:
     default: 3
-    description: reported stays an institution needs for a roll-up finding of its own
+    description: reported stays an institution needs for a roll-up finding of its own and for its patients to be published as a ring
 reads: [stays, lines, claims]
 scheme: |
   Patients (often elderly, recruited from a few villages or one address, sometimes
@@ -52,14 +56,24 @@ score: |
   that are outpatient, from 50 % to 90 %), 0.5 x elderly, 0.5 x no outpatient contact at
   the institution in the prior_contact_days before. Reported at min_score with at least
   min_core from the strong signs. An institution with min_institution_stays reported
-  stays gets a roll-up finding: score = mean stay score + ln(reported stays).
+  stays gets a roll-up finding: score = mean stay score + ln(reported stays), and is
+  published in rings.parquet with the patients of its reported stays (the recruits):
+  ring FH-<institution id>, ring_score = the roll-up score. At such a hospital a stay
+  with at least ring_min_score (and min_core) is reported too when its patient shares an
+  address or phone with a reported stay there.
 false_positives: |
   A genuinely busy tertiary hospital admits many patients every day with standard
   clinical pathways: its admissions do not spike against its own median and its item
   lists vary. Family members admitted together after one accident share an address;
   long-stay rehabilitation wards are bed-heavy. A legitimate transfer between hospitals
   has no prior outpatient contact at the second one.
----*/
+---
+"""
+from __future__ import annotations
+
+
+SCORED_SQL = """
+CREATE OR REPLACE TEMP TABLE _fh_scored AS
 WITH stay AS (
     SELECT settlement_id, patient_id, institution_id, doctor_id, admit_date, discharge_date,
            los_days, primary_dx, dx_category, fund_paid, total_amount, age,
@@ -253,11 +267,37 @@ scored AS (
            t_template + t_batch + t_spike + t_bed_hanging + t_uniform_los + t_mild_dx
                + t_elderly + t_no_prior_contact AS score
     FROM terms
+)
+SELECT * FROM scored
+    WHERE score >= least($min_score, $ring_min_score) AND core >= $min_core
+"""
+
+#: the stays reported: strong evidence, or weaker evidence from a patient who shares an
+#: address or phone with a strongly reported stay at the same hospital when that hospital
+#: has a ring (min_institution_stays strong stays): a recruit of the same batch villages
+REPORTED_SQL = """
+CREATE OR REPLACE TEMP TABLE _fh_reported AS
+WITH strong AS (
+    SELECT * FROM _fh_scored WHERE score >= $min_score
 ),
-reported AS (
-    SELECT * FROM scored
-    WHERE score >= $min_score AND core >= $min_core
+ring_institutions AS (
+    SELECT institution_id FROM strong GROUP BY institution_id HAVING count(*) >= $min_institution_stays
 ),
+linked AS (
+    SELECT w.* FROM _fh_scored AS w
+    SEMI JOIN ring_institutions AS r USING (institution_id)
+    WHERE w.score < $min_score
+      AND EXISTS (SELECT 1 FROM strong AS s
+                  WHERE s.institution_id = w.institution_id AND s.patient_id <> w.patient_id
+                    AND (s.address_hash = w.address_hash OR s.phone_hash = w.phone_hash))
+)
+SELECT *, false AS via_ring FROM strong
+UNION ALL
+SELECT *, true AS via_ring FROM linked
+"""
+
+FINDINGS_SQL = """
+WITH reported AS (SELECT * FROM _fh_reported),
 stay_findings AS (
     SELECT
         settlement_id AS finding_key,
@@ -277,7 +317,8 @@ stay_findings AS (
                    CASE WHEN t_uniform_los > 0 THEN format('same length of stay ({} days) as {} of the {} other admissions around that day', los_days, same_los_mates, cohort) END,
                    CASE WHEN t_mild_dx > 0 THEN format('mild diagnosis ({}% of such cases are outpatient)', round(100 * dx_outpatient_share)) END,
                    CASE WHEN t_elderly > 0 THEN format('patient aged {}', age) END,
-                   CASE WHEN t_no_prior_contact > 0 THEN 'no outpatient contact before' END),
+                   CASE WHEN t_no_prior_contact > 0 THEN 'no outpatient contact before' END,
+                   CASE WHEN via_ring THEN 'shares an address or phone with stays reported at this hospital' END),
                '.') AS reason,
         CAST(json_object(
             'score', round(score, 3),
@@ -292,7 +333,8 @@ stay_findings AS (
             'idle_day_share', round(idle_share, 3),
             'los_days', los_days, 'admissions_around', cohort, 'same_los_around', same_los_mates,
             'primary_dx', primary_dx, 'dx_outpatient_share', round(dx_outpatient_share, 3),
-            'age', age, 'admit_date', admit_date, 'discharge_date', discharge_date) AS VARCHAR) AS evidence
+            'age', age, 'admit_date', admit_date, 'discharge_date', discharge_date,
+            'via_ring', via_ring) AS VARCHAR) AS evidence
     FROM reported
 ),
 institution_rollup AS (
@@ -332,3 +374,42 @@ institution_rollup AS (
 SELECT * FROM stay_findings
 UNION ALL
 SELECT * FROM institution_rollup
+
+"""
+
+#: one ring per institution with min_institution_stays reported stays: the institution and
+#: the patients of those stays (the recruits)
+RINGS_SQL = """
+WITH inst AS (
+    SELECT institution_id, avg(score) + ln(count(*)) AS ring_score
+    FROM _fh_reported
+    GROUP BY institution_id
+    HAVING count(*) >= $min_institution_stays
+),
+members AS (
+    SELECT DISTINCT r.institution_id, 'patient' AS member_type, r.patient_id AS member_id
+    FROM _fh_reported AS r SEMI JOIN inst USING (institution_id)
+    UNION ALL
+    SELECT institution_id, 'institution', institution_id FROM inst
+)
+SELECT concat('FH-', m.institution_id) AS ring_id, m.member_type, m.member_id, i.ring_score,
+       CAST(count(*) OVER (PARTITION BY m.institution_id) AS INTEGER) AS n_members
+FROM members AS m JOIN inst AS i USING (institution_id)
+ORDER BY ring_id, member_type, member_id
+"""
+
+
+def _bind(sql: str, params: dict) -> dict:
+    return {k: v for k, v in params.items() if f"${k}" in sql}
+
+
+def detect(con, params, ctx):
+    try:
+        con.execute(SCORED_SQL, _bind(SCORED_SQL, params))
+        con.execute(REPORTED_SQL, _bind(REPORTED_SQL, params))
+        findings = con.sql(FINDINGS_SQL, params=_bind(FINDINGS_SQL, params)).to_arrow_table()
+        rings = con.sql(RINGS_SQL, params=_bind(RINGS_SQL, params)).to_arrow_table()
+    finally:
+        con.execute("DROP TABLE IF EXISTS _fh_scored")
+        con.execute("DROP TABLE IF EXISTS _fh_reported")
+    return {"findings": findings, "rings": rings}
