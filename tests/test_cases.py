@@ -462,10 +462,11 @@ def test_outcomes_feed_precision_evaluate_and_the_next_run(world, capsys):
     assert gone not in ids and {f for f, *_ in world["findings"]} - {gone} <= ids
     old = {f for (f,) in duckdb.sql(f"SELECT finding_id FROM read_parquet('{world['out'] / 'findings.parquet'}')").fetchall()}
     assert gone in old                                                 # history is not rewritten
-    for args in (["cases", "precision"], ["cases", "overdue"], ["cases", "points"]):
+    for args in (["cases", "precision"], ["cases", "overdue"], ["cases", "points", "--cases-config", str(world["conf"])]):
         assert cli.main(["--data-dir", str(st.data_dir), *args, "--db", world["url"]]) == 0
     out_text = capsys.readouterr().out
     assert "duplicate_billing" in out_text and "overdue case(s)" in out_text
+    assert "D000000000004" in out_text and "SUSPENDED" in out_text and "66.7%" in out_text
 
 
 # ----------------------------------------------------------------- accounts

@@ -25,33 +25,41 @@ def cmd_export(args, settings) -> int:
 
 
 def cmd_overdue(args, settings) -> int:
+    from pipeline import terminal
     from pipeline.portal import cases
     rows = cases.list_cases(_engine(args, settings), _everyone(), overdue_only=True)
-    for r in rows:
-        print(f"#{r.id:<6d} {cases.label(r.state):28s} due {r.due_at:%Y-%m-%d %H:%M}Z  {r.institution_id or '-':14s} "
-              f"{r.region or '-':8s} {r.detector_id}")
-    print(f"{len(rows)} overdue case(s) / 超期案件")
+    print(terminal.table(
+        [("case / 案件", "right"), "step / 环节", "due (UTC) / 期限", "institution / 机构", "region / 区划",
+         "rule / 规则"],
+        [(f"#{r.id}", cases.label(r.state), f"{r.due_at:%Y-%m-%d %H:%M}Z", r.institution_id or "-",
+          r.region or "-", r.detector_id) for r in rows],
+        title=f"{len(rows)} overdue case(s) / 超期案件"))
     return 0
 
 
 def cmd_precision(args, settings) -> int:
+    from pipeline import terminal
     from pipeline.portal import cases
     rows = cases.precision(_engine(args, settings))
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
-    for r in rows:
-        print(f"{r['detector_id']:28s} {r['month']}  confirmed {r['confirmed']:4d}  dismissed {r['dismissed']:4d}  "
-              f"precision {100 * r['precision']:5.1f}%")
+    print(terminal.table(
+        ["rule / 规则", "month decided / 办结月份", "confirmed / 确认", "dismissed / 排除", ("precision / 准确率", "right")],
+        [(r["detector_id"], r["month"], r["confirmed"], r["dismissed"], f"{100 * r['precision']:.1f}%") for r in rows]))
     return 0
 
 
 def cmd_points(args, settings) -> int:
+    from pipeline import terminal
     from pipeline.portal import cases
     conf = cases.load_config(args.cases_config)
-    for r in cases.points(_engine(args, settings), conf, year=args.year):
-        print(f"{r['doctor_id']:16s} {r['institution_id'] or '-':14s} {r['points']:3d}/{r['threshold']} "
-              f"{'SUSPENDED / 暂停医保支付资格' if r['suspended'] else 'active / 正常'}")
+    rows = cases.points(_engine(args, settings), conf, year=args.year)
+    print(terminal.table(
+        ["doctor / 医师", "institution / 机构", ("points / 记分", "right"), "billing / 支付资格", "cases / 案件"],
+        [(r["doctor_id"], r["institution_id"] or "-", f"{r['points']}/{r['threshold']}",
+          "SUSPENDED / 暂停医保支付资格" if r["suspended"] else "active / 正常",
+          " ".join(f"#{c}" for c in r["cases"])) for r in rows]))
     return 0
 
 

@@ -41,7 +41,8 @@ def cmd_users_list(args, settings) -> int:
     from pipeline.portal import db
     print(terminal.table(
         ["user / 用户", "role / 角色", "regions / 辖区", "state / 状态", "created / 创建时间"],
-        [(user.name, user.role, ",".join(user.regions) if user.scope is not None else "all",
+        [(user.name, user.role, f"institution {user.institution}" if user.institution else
+          ",".join(user.regions) if user.scope is not None else "all",
           "disabled" if disabled else "active", f"{created:%Y-%m-%d %H:%M}")
          for user, disabled, created in db.list_users(db.connect(_db_url(args, settings)))]))
     return 0
