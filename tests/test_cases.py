@@ -595,3 +595,53 @@ def test_every_role_walks_its_path_in_a_browser(world):
         finally:
             b.close()
     assert _state(world, appeal_case) == "dismissed" and _state(world, new_case) == "appeal"
+
+
+def test_a_regional_tips_desk_reads_the_tips_of_its_regions_only(world):
+    eng = world["engine"]
+    db.add_user(eng, "tipdesk-sz", PW, "tips", ["4403"])
+    public = _client(world, local_address="127.0.0.8")
+    assert public.post("/api/tips", json={"institution_id": P2, "text": "insulin resold"}).status_code == 201
+    assert public.post("/api/tips", json={"institution_id": "X-UNKNOWN", "text": "no such place"}).status_code == 201
+    sz = cases.list_tips(eng, db.authenticate(eng, "tipdesk-sz", PW))
+    assert {t.institution_id for t in sz} == {P2}
+    everyone = cases.list_tips(eng, db.authenticate(eng, "tipdesk", PW))
+    gz_tip = [t for t in everyone if t.institution_id == H1][0]
+    c = _client(world, "tipdesk-sz")
+    mark = _last_audit_id(world)
+    assert c.get(f"/tips/{gz_tip.id}").status_code == 404
+    assert c.post(f"/tips/{gz_tip.id}/link", data={"case_id": "1"}).status_code == 404
+    assert c.post("/cases/open", data={"run_date": RUN_DATE, "finding_id": _finding(world, H1),
+                                       "tip_id": str(gz_tip.id)}).status_code == 404
+    assert [a.status for a in _audited_since(world, mark) if a.action == "denied"] == [404, 404, 404]
+    assert "X-UNKNOWN" in _client(world, "tipdesk").get("/tips").text      # the province desk has it
+
+
+def test_confirmed_ring_cases_export_their_members(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    eng = db.connect(f"sqlite:///{tmp_path / 'p.db'}")
+    conf = cases.load_config()
+    admin = db.User(0, "root", "admin", ())
+    run = tmp_path / "published" / "2026-10-12"
+    run.mkdir(parents=True)
+    pq.write_table(pa.table({"ring_id": ["R1", "R1", "R1", "R2"], "member_type": ["patient", "patient", "doctor", "patient"],
+                             "member_id": ["P1", "P2", "D1", "P9"]}), run / "rings.parquet")
+    finding = {"finding_id": "ab" * 12, "detector_id": "collusion_ring", "entity_type": "ring", "entity_id": "R1",
+               "institution_id": H1, "patient_id": None, "doctor_id": None, "settlement_ids": ["S1", "S2"],
+               "amount_at_risk": 120, "first_seen": date(2026, 10, 10), "reason": "a ring"}
+    cid = cases.open_case(eng, admin, finding, "2026-10-12", "440111", conf)
+    t = db.now()
+    for action, at in (("escalate", t), ("notify", t), ("lapse", t + timedelta(days=conf.deadlines_days["appeal"] + 1)),
+                       ("report", t + timedelta(days=12)), ("confirm", t + timedelta(days=13))):
+        cases.act(eng, admin, cid, action, "n", conf, at=at)
+    with pytest.raises(cases.CaseError) as e:
+        cases.act(eng, admin, cid, "confirm", "again", conf)
+    assert e.value.status == 409
+    n = cases.export_truth(eng, tmp_path / "truth", tmp_path / "published")
+    assert n == {"confirmed": 1, "dismissed": 0, "ring_members": 3}
+    got = duckdb.sql(f"SELECT * FROM read_parquet('{tmp_path / 'truth' / 'ring_members.parquet'}') ORDER BY 3").fetchall()
+    assert got == [("R1", "doctor", "D1"), ("R1", "patient", "P1"), ("R1", "patient", "P2")]
+    row = duckdb.sql(f"SELECT case_id, scheme, entity_type, entity_id, settlement_ids, first_date "
+                     f"FROM read_parquet('{tmp_path / 'truth' / 'cases.parquet'}')").fetchall()
+    assert row == [(f"collusion_ring-case{cid:05d}", "collusion_ring", "ring", "R1", ["S1", "S2"], date(2026, 10, 10))]
