@@ -462,6 +462,14 @@ def test_outcomes_feed_precision_evaluate_and_the_next_run(world, capsys):
     assert gone not in ids and {f for f, *_ in world["findings"]} - {gone} <= ids
     old = {f for (f,) in duckdb.sql(f"SELECT finding_id FROM read_parquet('{world['out'] / 'findings.parquet'}')").fetchall()}
     assert gone in old                                                 # history is not rewritten
+    # the next run's page carries the credit grade: Kangning's two confirmed cases floor it at D
+    page = _client(world, "province").get(f"/runs/{next_run}/").text
+    row = page.split(f"<td>{H1}</td>")[0].rsplit("<tr>", 1)[1]
+    import re
+    screening_grade, credit_grade = re.findall(r"<td>([A-E])</td>", row)
+    assert credit_grade == "D" and screening_grade in "ABC"
+    old_row = _client(world, "province").get(f"/runs/{RUN_DATE}/").text.split(f"<td>{H1}</td>")[0].rsplit("<tr>", 1)[1]
+    assert old_row.endswith("<td>B</td>")                              # as of that night: nothing decided yet
     for args in (["cases", "precision"], ["cases", "overdue"], ["cases", "points", "--cases-config", str(world["conf"])]):
         assert cli.main(["--data-dir", str(st.data_dir), *args, "--db", world["url"]]) == 0
     out_text = capsys.readouterr().out

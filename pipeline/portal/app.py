@@ -176,6 +176,7 @@ def create_app(publish_dir: Path, db_url: str, secure_cookie: bool = False, sett
                cases_config=None) -> FastAPI:
     """The portal over publish_dir with users and audit in the database at db_url;
     settings (optional) locate the lake, where a dismissed case's finding is closed."""
+    from pipeline.portal import cases_web
     engine = db.connect(db_url)
     published = Published(Path(publish_dir))
     printer = PdfPrinter()
@@ -295,10 +296,12 @@ def create_app(publish_dir: Path, db_url: str, secure_cookie: bool = False, sett
             return not_found(request, user, f"run {run_date[:40]}")
         q = q.strip()[:64]
         needle = q.lower()
+        credit = cases_web.credit_of(engine, run_date, cases_config)   # screening grade floored by confirmed cases
         rows = [r for r in published.index(run_date) if user.sees_institution(r["institution_id"], r["region"])
                 and (not needle or needle in r["institution_id"].lower() or needle in (r["name"] or "").lower())]
         trs = "".join(
-            f"<tr><td class=n>{r['rank']}</td><td>{_e(r['grade'])}</td><td>{_e(r['institution_id'])}</td>"
+            f"<tr><td class=n>{r['rank']}</td><td>{_e(r['grade'])}</td><td>{_e(credit(r))}</td>"
+            f"<td>{_e(r['institution_id'])}</td>"
             f"<td>{_e(r['name'])}</td><td>{_e(r['region'])}</td><td class=n>{r['score']:.3f}</td>"
             f"<td class=n>¥{float(r['amount_at_risk'] or 0):,.2f}</td><td class=n>{r['n_findings']}</td><td>"
             + (f"<a href='reports/institutions/{_e(r['institution_id'])}.html'>view / 查看</a> · "
@@ -317,7 +320,7 @@ def create_app(publish_dir: Path, db_url: str, secure_cookie: bool = False, sett
                 f'<p><a href="overview.html">Run overview / 筛查总览</a> · '
                 f'<a href="overview.html?download=1">download / 下载</a></p>'
                 f'<p class="small">{len(rows)} institution(s) / 家机构</p>'
-                f"<table><tr><th>Rank / 排名</th><th>Grade / 等级</th><th>Institution / 机构编码</th>"
+                f"<table><tr><th>Rank / 排名</th><th>Grade / 等级</th><th>Credit / 信用等级</th><th>Institution / 机构编码</th>"
                 f"<th>Name / 名称</th><th>Region / 区划</th><th>Score / 评分</th><th>Amount at risk / 涉及金额</th>"
                 f"<th>Findings / 疑点</th><th>Reports / 报告</th></tr>{trs}</table>")
         return html_response(_page(f"Run {run_date} / 筛查批次 {run_date}", user, body))
@@ -407,7 +410,6 @@ def create_app(publish_dir: Path, db_url: str, secure_cookie: bool = False, sett
                                    "<table><tr><th>When / 时间 (UTC)</th><th>Who / 用户</th><th>What / 操作</th>"
                                    f"<th>Target / 对象</th><th>IP</th><th>Status</th></tr>{trs}</table>"))
 
-    from pipeline.portal import cases_web
     cases_web.register(app, engine=engine, published=published, settings=settings, config=cases_config,
                        current=current, ip_of=ip_of, html_response=html_response, not_found=not_found,
                        sign_in_first=sign_in_first, page=_page)

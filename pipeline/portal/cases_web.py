@@ -37,6 +37,20 @@ def _e(s) -> str:
     return "" if s is None else html.escape(str(s), quote=True)
 
 
+def credit_of(engine, run_date: str, config=None):
+    """row of a run's report index -> its credit grade as of that run (see cases.credit_history)."""
+    from datetime import datetime, timedelta
+    conf = cases.load_config(config)
+    confirmed = cases.confirmed_by_institution(engine)
+    day = datetime.fromisoformat(run_date) + timedelta(days=1)
+    window = timedelta(days=conf.credit_window_days)
+
+    def grade(row: dict) -> str:
+        n = sum(1 for at in confirmed.get(row["institution_id"], []) if day - window <= at < day)
+        return cases.credit_grade(row["grade"], n, conf)
+    return grade
+
+
 def register(app, *, engine, published, settings, config, current, ip_of, html_response, not_found,
              sign_in_first, page) -> None:
     import re
