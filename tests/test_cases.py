@@ -5,6 +5,7 @@ we could think of (each refused and audited)."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import time
@@ -52,8 +53,12 @@ def world(tmp_path_factory):
     doc = cases.yaml.safe_load(cases.CONFIG_FILE.read_text(encoding="utf-8"))
     doc["points"]["yearly_threshold"] = 6           # two duplicate-billing cases (3 points each)
     conf.write_text(cases.yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
-    url = f"sqlite:///{tmp / 'portal.db'}"
+    # CLAIMSCREEN_TEST_PORTAL_DB runs the whole module on another database (emptied first)
+    url = os.environ.get("CLAIMSCREEN_TEST_PORTAL_DB") or f"sqlite:///{tmp / 'portal.db'}"
     engine = db.connect(url)
+    if not url.startswith("sqlite"):
+        db.metadata.drop_all(engine)
+        engine = db.connect(url)
     for name, (role, regions, inst) in USERS.items():
         db.add_user(engine, name, PW, role, regions, institution=inst)
     port = _free_port()
@@ -342,9 +347,10 @@ def test_tips_are_sealed_cross_referenced_and_rewarded(world):
     with world["engine"].connect() as con:
         dump = "\n".join(str(tuple(row)) for row in con.execute(sa.select(cases.tips)))
     assert "Wang" not in dump and "139-0000" not in dump and "王小明" not in dump
-    db_file = Path(world["url"][len("sqlite:///"):])
-    raw = b"".join(p.read_bytes() for p in (db_file, db_file.with_name(db_file.name + "-wal")) if p.exists())
-    assert "王小明".encode() not in raw and b"139-0000" not in raw
+    if world["url"].startswith("sqlite:///"):
+        db_file = Path(world["url"][len("sqlite:///"):])
+        raw = b"".join(p.read_bytes() for p in (db_file, db_file.with_name(db_file.name + "-wal")) if p.exists())
+        assert "王小明".encode() not in raw and b"139-0000" not in raw
     # the tips desk reads it, with the findings and cases touching the same entities
     desk = _client(world, "tipdesk")
     listing = desk.get("/tips")
@@ -653,3 +659,47 @@ def test_confirmed_ring_cases_export_their_members(tmp_path):
     row = duckdb.sql(f"SELECT case_id, scheme, entity_type, entity_id, settlement_ids, first_date "
                      f"FROM read_parquet('{tmp_path / 'truth' / 'cases.parquet'}')").fetchall()
     assert row == [(f"collusion_ring-case{cid:05d}", "collusion_ring", "ring", "R1", ["S1", "S2"], date(2026, 10, 10))]
+
+
+def test_the_workflow_on_postgresql(tmp_path):
+    """The same tables, transitions and append-only triggers on a PostgreSQL server, when one
+    is given (CLAIMSCREEN_TEST_POSTGRES_URL, e.g. postgresql+psycopg://postgres@127.0.0.1:55432/portal)."""
+    import os
+    url = os.environ.get("CLAIMSCREEN_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("no PostgreSQL server given (CLAIMSCREEN_TEST_POSTGRES_URL)")
+    eng = db.connect(url)
+    db.metadata.drop_all(eng)
+    eng = db.connect(url)
+    db.connect(url)                                                    # idempotent: triggers re-created
+    conf = cases.load_config()
+    city = db.add_user(eng, "pg-city", PW, "city", ["4401"])
+    prov = db.add_user(eng, "pg-prov", PW, "province", [])
+    inst = db.add_user(eng, "pg-inst", PW, "institution", [], institution=H1)
+    inv = db.add_user(eng, "pg-inv", PW, "investigator", ["4401"])
+    desk = db.add_user(eng, "pg-desk", PW, "tips", [])
+    assert db.authenticate(eng, "pg-inst", PW).institution == H1
+    finding = {"finding_id": "cd" * 12, "detector_id": "duplicate_billing", "entity_type": "settlement",
+               "entity_id": "S1", "institution_id": H1, "patient_id": "P1", "doctor_id": "D1",
+               "settlement_ids": ["S1"], "amount_at_risk": 18.5, "first_seen": date(2026, 10, 10), "reason": "twice"}
+    key = __import__("cryptography.fernet", fromlist=["Fernet"]).Fernet.generate_key()
+    ref = cases.submit_tip(eng, key, {"institution_id": H1, "text": "a clue", "reporter_name": REPORTER}, "440111")
+    tip = cases.list_tips(eng, desk)[0]
+    assert tip.public_ref == ref and cases.reporter(tip, key)["name"] == REPORTER
+    cid = cases.open_case(eng, desk, finding, RUN_DATE, "440111", conf, tip_id=tip.id)
+    with pytest.raises(cases.CaseError):
+        cases.open_case(eng, city, finding, RUN_DATE, "440111", conf)          # one open case per finding
+    assert not cases.may_view(inst, cases.get_case(eng, cid))
+    for user, action in ((city, "escalate"), (prov, "notify"), (inst, "appeal"), (inv, "report"), (prov, "confirm")):
+        cases.act(eng, user, cid, action, "note", conf)
+    assert cases.get_case(eng, cid).state == "confirmed"
+    assert cases.get_tip(eng, desk, tip.id).reward_eligible
+    assert [e.action for e in cases.events(eng, cid)] == ["open", "escalate", "notify", "appeal", "report", "confirm"]
+    assert cases.points(eng, conf)[0]["points"] == 3
+    assert cases.export_truth(eng, tmp_path / "truth")["confirmed"] == 1
+    db.audit(eng, "pg-city", "view", "x", "127.0.0.1", 200)
+    for table in ("case_events", "audit_log"):
+        for stmt in (f"UPDATE {table} SET user_name = 'someone-else'", f"DELETE FROM {table}", f"TRUNCATE {table}"):
+            with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+                with eng.begin() as con:
+                    con.execute(sa.text(stmt))

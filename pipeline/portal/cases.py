@@ -149,7 +149,10 @@ def append_only(dialect: str) -> list[str]:
                 "$$ BEGIN RAISE EXCEPTION 'case_events is append-only'; END $$",
                 "DROP TRIGGER IF EXISTS case_events_append_only ON case_events",
                 "CREATE TRIGGER case_events_append_only BEFORE UPDATE OR DELETE ON case_events "
-                "FOR EACH ROW EXECUTE FUNCTION case_events_append_only()"]
+                "FOR EACH ROW EXECUTE FUNCTION case_events_append_only()",
+                "DROP TRIGGER IF EXISTS case_events_no_truncate ON case_events",
+                "CREATE TRIGGER case_events_no_truncate BEFORE TRUNCATE ON case_events "
+                "FOR EACH STATEMENT EXECUTE FUNCTION case_events_append_only()"]
     return []
 
 
