@@ -111,7 +111,7 @@ class Published:
     def institution(self, run_date: str, institution_id: str, user: db.User) -> dict:
         for r in self.index(run_date):
             if r["institution_id"] == institution_id:
-                if user.sees(r["region"]):
+                if user.sees_institution(institution_id, r["region"]):
                     return r
                 break
         raise NotFound(institution_id)
@@ -149,12 +149,22 @@ class PdfPrinter:
             return out.read_bytes()
 
 
+def cases_nav(user: db.User) -> str:
+    """The links to the case workflow pages this user's role has."""
+    links = [("/cases", "Cases / 案件")] if user.role != "tips" else [("/tips", "Tips / 举报线索")]
+    if user.role in ("city", "province", "admin"):
+        links.append(("/cases/precision", "Precision / 准确率"))
+    if user.role in ("city", "province", "admin", "institution"):
+        links += [("/credit", "Credit / 信用"), ("/credit/practitioners", "Points / 记分")]
+    return "".join(f" · <a href={u}>{t}</a>" for u, t in links)
+
+
 def _page(title: str, user: db.User | None, body: str) -> str:
     nav = ""
     if user:
         scope = "all regions / 全部辖区" if user.scope is None else ", ".join(user.regions)
         nav = (f'<div class="small" style="display:flex;justify-content:space-between">'
-               f'<span><a href="/">Runs / 筛查批次</a>{" · <a href=/audit>Audit log / 审计日志</a>" if user.role == "admin" else ""}</span>'
+               f'<span><a href="/">Runs / 筛查批次</a>{cases_nav(user)}{" · <a href=/audit>Audit log / 审计日志</a>" if user.role == "admin" else ""}</span>'
                f'<span>{_e(user.name)} ({_e(user.role)}; {_e(scope)}) '
                f'<form method="post" action="/logout" style="display:inline">'
                f'<button type="submit">Sign out / 退出</button></form></span></div>')
@@ -162,8 +172,11 @@ def _page(title: str, user: db.User | None, body: str) -> str:
             f'<style>{reports.CSS}</style></head><body>{nav}<h1>{_e(title)}</h1>{body}</body></html>')
 
 
-def create_app(publish_dir: Path, db_url: str, secure_cookie: bool = False) -> FastAPI:
-    """The portal over publish_dir with users and audit in the database at db_url."""
+def create_app(publish_dir: Path, db_url: str, secure_cookie: bool = False, settings=None,
+               cases_config=None) -> FastAPI:
+    """The portal over publish_dir with users and audit in the database at db_url;
+    settings (optional) locate the lake, where a dismissed case's finding is closed."""
+    from pipeline.portal import cases_web
     engine = db.connect(db_url)
     published = Published(Path(publish_dir))
     printer = PdfPrinter()
@@ -175,7 +188,11 @@ def create_app(publish_dir: Path, db_url: str, secure_cookie: bool = False) -> F
         return request.client.host if request.client else ""
 
     def current(request: Request) -> db.User | None:
-        return db.session_user(engine, request.cookies.get(COOKIE))
+        token = request.cookies.get(COOKIE)
+        user = db.session_user(engine, token)
+        if user is None and token:          # expired, signed out (replayed) or forged
+            db.audit(engine, None, "session_invalid", request.url.path[:200], ip_of(request), 303)
+        return user
 
     def html_response(content: str, status: int = 200) -> HTMLResponse:
         return HTMLResponse(content, status_code=status, headers=SECURITY_HEADERS)
@@ -247,7 +264,7 @@ def create_app(publish_dir: Path, db_url: str, secure_cookie: bool = False) -> F
             return sign_in_first()
         rows = []
         for d in list(reversed(published.runs()))[:RUNS_LISTED]:
-            mine = [r for r in published.index(d) if user.sees(r["region"])]
+            mine = [r for r in published.index(d) if user.sees_institution(r["institution_id"], r["region"])]
             flagged = [r for r in mine if r["n_findings"]]
             at_risk = sum(float(r["amount_at_risk"] or 0) for r in flagged)
             rows.append(f'<tr><td><a href="/runs/{d}/">{d}</a></td><td class=n>{len(mine)}</td>'
@@ -279,16 +296,19 @@ def create_app(publish_dir: Path, db_url: str, secure_cookie: bool = False) -> F
             return not_found(request, user, f"run {run_date[:40]}")
         q = q.strip()[:64]
         needle = q.lower()
-        rows = [r for r in published.index(run_date) if user.sees(r["region"])
+        credit = cases_web.credit_of(engine, run_date, cases_config)   # screening grade floored by confirmed cases
+        rows = [r for r in published.index(run_date) if user.sees_institution(r["institution_id"], r["region"])
                 and (not needle or needle in r["institution_id"].lower() or needle in (r["name"] or "").lower())]
         trs = "".join(
-            f"<tr><td class=n>{r['rank']}</td><td>{_e(r['grade'])}</td><td>{_e(r['institution_id'])}</td>"
+            f"<tr><td class=n>{r['rank']}</td><td>{_e(r['grade'])}</td><td>{_e(credit(r))}</td>"
+            f"<td>{_e(r['institution_id'])}</td>"
             f"<td>{_e(r['name'])}</td><td>{_e(r['region'])}</td><td class=n>{r['score']:.3f}</td>"
             f"<td class=n>¥{float(r['amount_at_risk'] or 0):,.2f}</td><td class=n>{r['n_findings']}</td><td>"
             + (f"<a href='reports/institutions/{_e(r['institution_id'])}.html'>view / 查看</a> · "
                f"<a href='reports/institutions/{_e(r['institution_id'])}.html?download=1'>html</a> · "
                f"<a href='reports/institutions/{_e(r['institution_id'])}.xlsx'>xlsx</a> · "
-               f"<a href='reports/institutions/{_e(r['institution_id'])}.csv'>csv</a>"
+               f"<a href='reports/institutions/{_e(r['institution_id'])}.csv'>csv</a> · "
+               f"<a href='findings/{_e(r['institution_id'])}'>findings / 疑点</a>"
                + (f" · <a href='reports/institutions/{_e(r['institution_id'])}.pdf'>pdf</a>"
                   if printer.browser else "") if r["has_report"] else
                "no findings / 无疑点") + "</td></tr>"
@@ -300,7 +320,7 @@ def create_app(publish_dir: Path, db_url: str, secure_cookie: bool = False) -> F
                 f'<p><a href="overview.html">Run overview / 筛查总览</a> · '
                 f'<a href="overview.html?download=1">download / 下载</a></p>'
                 f'<p class="small">{len(rows)} institution(s) / 家机构</p>'
-                f"<table><tr><th>Rank / 排名</th><th>Grade / 等级</th><th>Institution / 机构编码</th>"
+                f"<table><tr><th>Rank / 排名</th><th>Grade / 等级</th><th>Credit / 信用等级</th><th>Institution / 机构编码</th>"
                 f"<th>Name / 名称</th><th>Region / 区划</th><th>Score / 评分</th><th>Amount at risk / 涉及金额</th>"
                 f"<th>Findings / 疑点</th><th>Reports / 报告</th></tr>{trs}</table>")
         return html_response(_page(f"Run {run_date} / 筛查批次 {run_date}", user, body))
@@ -312,6 +332,8 @@ def create_app(publish_dir: Path, db_url: str, secure_cookie: bool = False) -> F
             return sign_in_first()
         try:
             folder = published.run_folder(run_date)
+            if user.role == "institution":      # the overview ranks other institutions
+                raise NotFound("overview")
             if user.scope is None:
                 content = published.file(run_date, "overview.html").read_text(encoding="utf-8")
             else:   # a city office gets the overview of its own regions, rendered now
@@ -366,7 +388,7 @@ def create_app(publish_dir: Path, db_url: str, secure_cookie: bool = False) -> F
         parts = doc_path.split("/")
         try:
             # Data Docs may quote rows of any region: province and admin only
-            if user.scope is not None or not all(DOC_SEGMENT.match(s) and ".." not in s for s in parts):
+            if user.role not in ("province", "admin") or not all(DOC_SEGMENT.match(s) and ".." not in s for s in parts):
                 raise NotFound(doc_path)
             path = published.file(run_date, "validation", *parts)
         except NotFound:
@@ -388,6 +410,10 @@ def create_app(publish_dir: Path, db_url: str, secure_cookie: bool = False) -> F
                                    "<table><tr><th>When / 时间 (UTC)</th><th>Who / 用户</th><th>What / 操作</th>"
                                    f"<th>Target / 对象</th><th>IP</th><th>Status</th></tr>{trs}</table>"))
 
+    cases_web.register(app, engine=engine, published=published, settings=settings, config=cases_config,
+                       current=current, ip_of=ip_of, html_response=html_response, not_found=not_found,
+                       sign_in_first=sign_in_first, page=_page)
+
     @app.api_route("/{anything:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
     def everything_else(request: Request, anything: str):
         user = current(request)
@@ -399,8 +425,8 @@ def create_app(publish_dir: Path, db_url: str, secure_cookie: bool = False) -> F
 
 
 def serve(publish_dir: Path, db_url: str, host: str = "127.0.0.1", port: int = 8000,
-          secure_cookie: bool = False) -> None:
+          secure_cookie: bool = False, settings=None) -> None:
     """Run the portal with uvicorn (``claimscreen serve``)."""
     import uvicorn
-    uvicorn.run(create_app(publish_dir, db_url, secure_cookie=secure_cookie), host=host, port=port,
+    uvicorn.run(create_app(publish_dir, db_url, secure_cookie=secure_cookie, settings=settings), host=host, port=port,
                 log_level="info", proxy_headers=False)

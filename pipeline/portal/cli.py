@@ -13,7 +13,7 @@ def _db_url(args, settings) -> str:
 def cmd_serve(args, settings) -> int:
     from pipeline.portal import app
     app.serve(settings.publish_dir, _db_url(args, settings), host=args.host, port=args.port,
-              secure_cookie=args.secure_cookie)
+              secure_cookie=args.secure_cookie, settings=settings)
     return 0
 
 
@@ -27,7 +27,8 @@ def cmd_users_add(args, settings) -> int:
         password = getpass.getpass(f"password for {args.name}: ")
     regions = [r for r in (args.regions or "").split(",") if r.strip()]
     try:
-        user = db.add_user(db.connect(_db_url(args, settings)), args.name, password, args.role, regions)
+        user = db.add_user(db.connect(_db_url(args, settings)), args.name, password, args.role, regions,
+                           institution=args.institution)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -40,7 +41,8 @@ def cmd_users_list(args, settings) -> int:
     from pipeline.portal import db
     print(terminal.table(
         ["user / 用户", "role / 角色", "regions / 辖区", "state / 状态", "created / 创建时间"],
-        [(user.name, user.role, ",".join(user.regions) if user.scope is not None else "all",
+        [(user.name, user.role, f"institution {user.institution}" if user.institution else
+          ",".join(user.regions) if user.scope is not None else "all",
           "disabled" if disabled else "active", f"{created:%Y-%m-%d %H:%M}")
          for user, disabled, created in db.list_users(db.connect(_db_url(args, settings)))]))
     return 0
@@ -57,6 +59,10 @@ def cmd_audit(args, settings) -> int:
         [(f"{r.at:%Y-%m-%d %H:%M:%S}Z", r.user_name or "-", r.action, str(r.status or ""), r.ip or "-",
           r.target or "") for r in reversed(rows)]))
     return 0
+
+
+#: the roles of pipeline.portal.db.ROLES (not imported: SQLAlchemy loads only when a command runs)
+ROLES = ("city", "province", "admin", "institution", "investigator", "tips")
 
 
 def add_commands(sub, settings_of) -> None:
@@ -82,13 +88,17 @@ def add_commands(sub, settings_of) -> None:
     pw = a.add_mutually_exclusive_group()
     pw.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     pw.add_argument("--password", help="the password (visible to other local users: prefer --password-stdin)")
-    a.add_argument("--role", required=True, choices=("city", "province", "admin"))
+    a.add_argument("--role", required=True, choices=ROLES)
+    a.add_argument("--institution", help="institution id an institution account speaks for (role institution)")
     a.add_argument("--regions", default="", help="comma-separated region code prefixes, e.g. 4401,4402")
     db_arg(a)
     a.set_defaults(fn=wrap(cmd_users_add))
     ls = us.add_parser("list", help="list portal users")
     db_arg(ls)
     ls.set_defaults(fn=wrap(cmd_users_list))
+
+    from pipeline.portal import cases_cli
+    cases_cli.add_commands(sub, wrap, db_arg)
 
     p = sub.add_parser("audit", help="print the portal's audit log, oldest first")
     p.add_argument("--limit", type=int, default=100)

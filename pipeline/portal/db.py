@@ -21,7 +21,10 @@ from sqlalchemy import (Boolean, Column, DateTime, ForeignKey, Index, Integer, M
                         Table, create_engine, event, func, insert, select, text)
 from sqlalchemy.engine import Engine
 
-ROLES = ("city", "province", "admin")
+ROLES = ("city", "province", "admin", "institution", "investigator", "tips")
+#: roles that need region prefixes (a tips desk without regions serves the whole province)
+REGIONAL_ROLES = ("city", "investigator")
+INSTITUTION_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 REGION = re.compile(r"^\d{2,6}$")
 USER_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 SESSION_HOURS = 8
@@ -44,6 +47,12 @@ user_regions = Table(
     "user_regions", metadata,
     Column("user_id", Integer, ForeignKey("users.id"), primary_key=True),
     Column("region", String(12), primary_key=True),
+)
+
+user_institutions = Table(   # the one institution an ``institution`` account speaks for
+    "user_institutions", metadata,
+    Column("user_id", Integer, ForeignKey("users.id"), primary_key=True),
+    Column("institution_id", String(40), nullable=False),
 )
 
 sessions = Table(
@@ -107,9 +116,10 @@ def connect(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
+    from pipeline.portal import cases   # registers the case and tip tables (imports this module)
     metadata.create_all(engine)
     with engine.begin() as con:
-        for stmt in _APPEND_ONLY.get(engine.dialect.name, []):
+        for stmt in _APPEND_ONLY.get(engine.dialect.name, []) + cases.append_only(engine.dialect.name):
             con.execute(text(stmt))
     return engine
 
@@ -149,18 +159,31 @@ class User:
     name: str
     role: str
     regions: tuple[str, ...]
+    institution: str | None = None      # institution accounts only
 
     @property
     def scope(self) -> list[str] | None:
-        """Region prefixes this user may see; None = every region."""
+        """Region prefixes this user may see; None = every region (an institution
+        account has no region scope: it sees its own institution only)."""
+        if self.role == "institution":
+            return []
+        if self.role == "tips" and not self.regions:     # a province's tips desk
+            return None
         return None if self.role in ("province", "admin") else list(self.regions)
 
     def sees(self, region: str | None) -> bool:
         scope = self.scope
         return scope is None or (region is not None and any(str(region).startswith(p) for p in scope))
 
+    def sees_institution(self, institution_id: str | None, region: str | None) -> bool:
+        """May this user see the reports and findings of this institution?"""
+        if self.role == "institution":
+            return institution_id is not None and institution_id == self.institution
+        return self.sees(region)
 
-def add_user(engine: Engine, name: str, password: str, role: str, regions: list[str]) -> User:
+
+def add_user(engine: Engine, name: str, password: str, role: str, regions: list[str],
+             institution: str | None = None) -> User:
     if not USER_NAME.match(name or ""):
         raise ValueError("user name: 1-64 of letters, digits and _ . @ -")
     if role not in ROLES:
@@ -169,8 +192,13 @@ def add_user(engine: Engine, name: str, password: str, role: str, regions: list[
     bad = [r for r in regions if not REGION.match(r)]
     if bad:
         raise ValueError(f"region codes are 2-6 digits (a prefix): {bad}")
-    if role == "city" and not regions:
-        raise ValueError("a city user needs at least one region code")
+    if role in REGIONAL_ROLES and not regions:
+        raise ValueError(f"a {role} user needs at least one region code")
+    if role == "institution":
+        if not INSTITUTION_ID.match(institution or "") or regions:
+            raise ValueError("an institution user needs --institution <id> and no regions")
+    elif institution:
+        raise ValueError("only an institution user is bound to an institution")
     if len(password) < 8:
         raise ValueError("password: at least 8 characters")
     with engine.begin() as con:
@@ -180,13 +208,17 @@ def add_user(engine: Engine, name: str, password: str, role: str, regions: list[
                                                role=role, disabled=False, created_at=now())).inserted_primary_key[0]
         for r in regions:
             con.execute(insert(user_regions).values(user_id=uid, region=r))
-    return User(uid, name, role, tuple(regions))
+        if role == "institution":
+            con.execute(insert(user_institutions).values(user_id=uid, institution_id=institution))
+    return User(uid, name, role, tuple(regions), institution if role == "institution" else None)
 
 
 def _load_user(con, row) -> User:
     regions = tuple(r for (r,) in con.execute(
         select(user_regions.c.region).where(user_regions.c.user_id == row.id).order_by(user_regions.c.region)))
-    return User(row.id, row.name, row.role, regions)
+    inst = con.execute(select(user_institutions.c.institution_id).where(
+        user_institutions.c.user_id == row.id)).scalar() if row.role == "institution" else None
+    return User(row.id, row.name, row.role, regions, inst)
 
 
 def list_users(engine: Engine) -> list[tuple[User, bool, datetime]]:
