@@ -46,6 +46,10 @@ from pipeline.settings import Settings
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 log = logging.getLogger("claimscreen.validate")
+# GX announces its temporary Data Docs folders at INFO (and sets that logger's level itself
+# when imported): noise on a supervisor's terminal, dropped by a filter that outlives it
+logging.getLogger("great_expectations.data_context.types.base").addFilter(
+    lambda record: record.levelno >= logging.WARNING)
 
 QUARANTINE = "quarantine"
 PROFILE = "_profile/volume.parquet"
