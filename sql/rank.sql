@@ -119,17 +119,28 @@ finding_strength AS (
     LEFT JOIN spread AS p USING (patient_id)
     WHERE f.institution_id IS NOT NULL
 ),
-strength AS (
+per_detector AS (
     -- evidence counted per patient: one patient's findings of one detector at one
     -- institution add up to at most one strong finding (a single shopper's five
     -- dispensings at a bystander pharmacy are one piece of evidence, not five), while
     -- many patients with findings there add up; findings about no patient count each
-    SELECT institution_id, detector_id,
+    SELECT institution_id, detector_id, patient_id,
            CASE WHEN patient_id IS NULL THEN sum(coalesce(s, 0))
                 ELSE least(sum(coalesce(s, 0)), max(coalesce(s, 0)) + 0.5) END AS s,
            count(*) AS n
     FROM finding_strength
     GROUP BY institution_id, detector_id, patient_id, CASE WHEN patient_id IS NULL THEN finding_id END
+),
+strength AS (
+    -- and across detectors: the several rules one patient's claims break at one
+    -- institution (a shopper's surplus supply, resale and reused packs) are one story,
+    -- scaled so that together they weigh at most its strongest part + 0.5
+    SELECT institution_id, detector_id,
+           s * CASE WHEN patient_id IS NULL THEN 1.0
+                    ELSE least(1.0, (max(s) OVER p + 0.5) / nullif(sum(s) OVER p, 0)) END AS s,
+           n
+    FROM per_detector
+    WINDOW p AS (PARTITION BY institution_id, patient_id)
 )
 SELECT s.institution_id, s.detector_id,
        m.severity * CASE WHEN m.judgement = 'suspicious' THEN 0.6 ELSE 1.0 END
