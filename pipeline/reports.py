@@ -850,7 +850,8 @@ def _overview_page(con, folder: Path, meta: dict, regions) -> str:
         if g is None:
             return "<td>—</td>"
         return (f"<td><span class='grade g{g}' style='font-size:13px;width:22px;height:22px;line-height:22px'>"
-                f"{g}</span><div class=small>{_e(r.get('credit_reason'))}</div></td>")
+                f"{g}</span>" + (f"<div class=small>{_e(r.get('credit_reason'))}</div>" if r.get("credit_confirmed")
+                                  else "") + "</td>")
     rank_rows = "".join(
         f"<tr><td class=n>{r['rank']}</td><td><span class='grade g{r['grade']}' style='font-size:13px;width:22px;"
         f"height:22px;line-height:22px'>{r['grade']}</span></td>{credit_cell(r)}"
