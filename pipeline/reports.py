@@ -214,12 +214,14 @@ def credit_as_of(settings: Settings, run_date: str) -> dict | None:
     from datetime import timedelta
     if not os.environ.get("CLAIMSCREEN_PORTAL_DB") and not (Path(settings.data_dir) / "portal.db").is_file():
         return None
-    from sqlalchemy import create_engine, inspect
+    from sqlalchemy import create_engine, exc, inspect
 
     from pipeline.portal import cases, db
     url = db.default_url(settings.data_dir)
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file():
+        return None                      # opening it would create an empty file
     config = cases.load_config()
-    engine = create_engine(url)          # read only: no schema created, nothing written
+    engine = create_engine(url)          # no schema created, nothing written
     try:
         if not inspect(engine).has_table("cases"):
             return None
@@ -228,6 +230,10 @@ def credit_as_of(settings: Settings, run_date: str) -> dict | None:
         return {"as_of": run_date, "config": config, "year": year,
                 "confirmed": cases.confirmed_in_window(engine, config, before),
                 "points": cases.points(engine, config, year=year, before=before)}
+    except exc.OperationalError as e:    # a portal server that is down must not stop the publish
+        terminal.log.warning("%s reports: portal database unreachable, no credit grades or points: %s",
+                             run_date, str(e).splitlines()[0][:200])
+        return None
     finally:
         engine.dispose()
 

@@ -79,6 +79,8 @@ def test_a_portal_database_in_the_data_dir_is_found_and_left_unwritten(tmp_path,
     db.connect(f"sqlite:///{tmp_path / 'data' / 'portal.db'}").dispose()
     got = reports.credit_as_of(st, RUN_DATE)
     assert got is not None and got["confirmed"] == {} and got["points"] == [] and got["year"] == 2026
+    monkeypatch.setenv("CLAIMSCREEN_PORTAL_DB", f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    assert reports.credit_as_of(st, RUN_DATE) is None and not (tmp_path / "elsewhere.db").exists()
 
 
 def test_confirmed_cases_up_to_the_run_date_floor_the_credit_grade_and_give_points(run, tmp_path, monkeypatch):
