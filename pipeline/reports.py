@@ -204,6 +204,76 @@ def _history_sql(folder: Path, history: list[Path]) -> str:
             f"FROM read_parquet([{', '.join(files)}], union_by_name = true)")
 
 
+def credit_as_of(settings: Settings, run_date: str) -> dict | None:
+    """Credit grades and practitioner points as of the run, from the portal's database
+    (``$CLAIMSCREEN_PORTAL_DB``, else ``<data_dir>/portal.db`` when that file exists):
+    cases confirmed on or before the run date only, so re-rendering a run gives the same
+    answer whatever was decided later. None without a portal database (the reports then
+    carry the screening grade alone)."""
+    import os
+    from datetime import timedelta
+    if not os.environ.get("CLAIMSCREEN_PORTAL_DB") and not (Path(settings.data_dir) / "portal.db").is_file():
+        return None
+    from sqlalchemy import create_engine, exc, inspect
+
+    from pipeline.portal import cases, db
+    url = db.default_url(settings.data_dir)
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file():
+        return None                      # opening it would create an empty file
+    config = cases.load_config()
+    engine = create_engine(url)          # no schema created, nothing written
+    try:
+        if not inspect(engine).has_table("cases"):
+            return None
+        before = datetime.fromisoformat(run_date) + timedelta(days=1)   # decisions up to the end of the day
+        year = int(run_date[:4])
+        return {"as_of": run_date, "config": config, "year": year,
+                "confirmed": cases.confirmed_in_window(engine, config, before),
+                "points": cases.points(engine, config, year=year, before=before)}
+    except exc.OperationalError as e:    # a portal server that is down must not stop the publish
+        terminal.log.warning("%s reports: portal database unreachable, no credit grades or points: %s",
+                             run_date, str(e).splitlines()[0][:200])
+        return None
+    finally:
+        engine.dispose()
+
+
+def _credit_reason(n: int, config) -> str:
+    """Why the credit grade is what it is, in one line (English / 中文)."""
+    from pipeline.portal import cases
+    days = config.credit_window_days
+    if not n:
+        return (f"no confirmed case in the last {days} days: the screening grade stands / "
+                f"近 {days} 天无确认违规案件，信用等级即筛查等级")
+    floor = cases.credit_floor(n, config)
+    cases_en = "1 confirmed case" if n == 1 else f"{n} confirmed cases"
+    if floor == "A":
+        return (f"{cases_en} in the last {days} days: below every floor / "
+                f"近 {days} 天确认违规案件 {n} 件，未达等级下限")
+    return (f"{cases_en} in the last {days} days: no better than {floor} / "
+            f"近 {days} 天确认违规案件 {n} 件，信用等级不优于 {floor}")
+
+
+def _add_credit(con: duckdb.DuckDBPyConnection, credit: dict) -> None:
+    """credit_grade, credit_confirmed and credit_reason columns on report_index."""
+    from pipeline.portal import cases
+    config = credit["config"]
+    ids, grades, ns, reasons = [], [], [], []
+    for iid, grade in con.execute("SELECT institution_id, grade FROM report_index").fetchall():
+        n = credit["confirmed"].get(iid, 0)
+        ids.append(iid)
+        grades.append(cases.credit_grade(grade, n, config))
+        ns.append(n)
+        reasons.append(_credit_reason(n, config))
+    con.register("report_credit", pa.table({"institution_id": pa.array(ids, pa.string()),
+                                            "credit_grade": pa.array(grades, pa.string()),
+                                            "credit_confirmed": pa.array(ns, pa.int32()),
+                                            "credit_reason": pa.array(reasons, pa.string())}))
+    con.execute("CREATE OR REPLACE TEMP TABLE report_index AS SELECT i.*, c.credit_grade, c.credit_confirmed, "
+                "c.credit_reason FROM report_index AS i LEFT JOIN report_credit AS c USING (institution_id)")
+    con.unregister("report_credit")
+
+
 def render_run(settings: Settings, run_date: str, folder: Path) -> dict:
     """Render the index, every institution's reports and the overview into folder."""
     t0 = time.perf_counter()
@@ -215,13 +285,21 @@ def render_run(settings: Settings, run_date: str, folder: Path) -> dict:
     meta = {"run_date": run_date, "rules_version": rules.version, "rules_sha256": rules.sha256,
             "previous_runs": [p.name for p in history],
             "rendered_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    credit = credit_as_of(settings, run_date)
+    if credit is not None:
+        meta["credit"] = {"as_of": run_date, "cases_config_version": credit["config"].version,
+                          "window_days": credit["config"].credit_window_days,
+                          "points_year": credit["year"], "yearly_threshold": credit["config"].yearly_threshold}
     con = lake.open_screening(settings, run_date)
     try:
         _prepare(con, folder, history)
+        if credit is not None:
+            _add_credit(con, credit)
         con.execute(f"COPY (SELECT * FROM report_index ORDER BY rank, institution_id) "
                     f"TO {sql_literal(out / 'index.parquet')} (FORMAT parquet)")
         (out / "report_meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
         run = _RunData.load(con, folder, meta)
+        run.credit = credit
         # ids become file names: an institution id that is not plain letters/digits gets none
         flagged = render_institutions(run, out / "institutions")
     finally:
@@ -316,6 +394,7 @@ class _RunData:
     index: dict[str, dict]
     trends: dict[str, list[tuple[str, float]]]
     rings: dict[str, set[str]]
+    credit: dict | None = None       # credit_as_of: None without a portal database
 
     @classmethod
     def load(cls, con, folder: Path, meta: dict) -> "_RunData":
@@ -466,6 +545,9 @@ class _InstitutionFiles:
                          ("n_findings", "Findings / 疑点数")):
             v = self.head.get(k)
             ws.append([label, float(v) if k == "amount_at_risk" and v is not None else v])
+        if self.head.get("credit_grade") is not None:
+            ws.append(["Credit grade / 信用等级", self.head["credit_grade"]])
+            ws.append(["Credit grade, why / 信用等级说明", self.head.get("credit_reason")])
         ws.append(["Rules version / 规则配置版本", self.meta.get("rules_version")])
         ws.append(["Run date / 筛查日期", self.meta.get("run_date")])
 
@@ -552,6 +634,7 @@ def _institution_html(run: _RunData, head: dict, top: list[dict], totals: dict, 
     name = head.get("name") or iid
     grade = head.get("grade") or "A"
     g_en, g_zh = GRADE_TEXT[grade]
+    credit = run.credit is not None and head.get("credit_grade") is not None
     facts = [
         ("Institution id / 机构编码", _e(iid)),
         ("Kind, level / 类型、等级", _kind_level(head.get("kind"), head.get("level"))),
@@ -570,15 +653,54 @@ def _institution_html(run: _RunData, head: dict, top: list[dict], totals: dict, 
               f'<p class="noprint">Download / 下载: <a href="{_e(iid)}.xlsx">Excel (XLSX)</a> · '
               f'<a href="{_e(iid)}.csv">CSV</a> · <a href="../../overview.html">Run overview / 筛查总览</a></p></div>'
               f'<div><div class="grade g{grade}" title="grade">{grade}</div>'
-              f'<div class="small">Grade / 信用等级<br>{g_en} / {g_zh}<br>'
+              f'<div class="small">{"Screening grade / 筛查等级" if credit else "Grade / 信用等级"}'
+              f'<br>{g_en} / {g_zh}<br>'
               f'{_e(GRADE_RULE[grade][0])}<br>{_e(GRADE_RULE[grade][1])}<br>'
               f'{_above(head)}</div>'
-              f'</div></div>') + _grade_history(head)
+              f'</div>{_credit_box(head) if credit else ""}</div>') + _grade_history(head)
+    if credit:
+        header += _points_section(iid, run.credit)
     charts = _institution_charts(run, head, by_rule)
     lists = _suspicion_lists(top, totals)
     body = (header + charts + lists + f"<footer>{_grade_footer(meta)}<p>Rankings and findings are leads "
             f"for review, not determinations / 本报告所列疑点需经核查确认。</p></footer>")
     return _page(f"{name} — suspicion report / 疑点报告 {meta['run_date']}", body)
+
+
+def _credit_box(head: dict) -> str:
+    g = head["credit_grade"]
+    en, zh = GRADE_TEXT[g]
+    reason_en, _, reason_zh = str(head.get("credit_reason") or "").partition(" / ")
+    return (f'<div><div class="grade g{g}" title="credit grade">{g}</div>'
+            f'<div class="small">Credit grade / 信用等级<br>{en} / {zh}<br>'
+            f'{_e(reason_en)}<br>{_e(reason_zh)}<br>'
+            f'the screening grade, no better than the floor of confirmed cases / 筛查等级，且不优于确认违规案件对应的下限'
+            f'</div></div>')
+
+
+def _points_section(iid: str, credit: dict) -> str:
+    """This institution's practitioners' points this calendar year from confirmed cases
+    (decided on or before the run date), with the threshold that suspends billing."""
+    year, threshold = credit["year"], credit["config"].yearly_threshold
+    mine = [p for p in credit["points"] if iid in p["institutions"]]
+    head = (f"<h3>Practitioner points {year} / {year} 年度医师医保支付资格记分</h3>"
+            f"<p class='small'>Points from cases confirmed from 1 January to the run date "
+            f"{_e(credit['as_of'])}, charged to a doctor of this institution (each doctor's total over "
+            f"every institution); {threshold} points in one calendar year suspend the doctor's billing. / "
+            f"{year} 年 1 月 1 日至筛查日确认的违规案件记分（医师全年合计）；一个自然年内累计达到 "
+            f"{threshold} 分暂停医保结算资格。</p>")
+    if not mine:
+        return head + ("<p class='small'>No confirmed case charged to a doctor of this institution this year "
+                       "/ 本年度本机构医师无确认违规记分</p>")
+    rows = "".join(
+        f"<tr><td>{_e(p['doctor_id'])}</td><td class=n>{p['points']}</td><td class=n>{threshold}</td>"
+        f"<td class=n>{len(p['cases'])}</td><td>"
+        + ("<b class='new'>SUSPENDED / 暂停医保结算资格</b>" if p["suspended"] else
+           f"{threshold - p['points']} point(s) left / 距暂停尚余 {threshold - p['points']} 分")
+        + "</td></tr>" for p in mine)
+    return head + (f"<table style='width:auto'><tr><th>Doctor / 医师</th><th>Points / 记分</th>"
+                   f"<th>Threshold / 记分上限</th><th>Confirmed cases / 确认案件</th><th>Billing / 医保结算</th></tr>"
+                   f"{rows}</table>")
 
 
 def _institution_charts(run: _RunData, head: dict, by_rule: list) -> str:
@@ -725,9 +847,20 @@ def _overview_page(con, folder: Path, meta: dict, regions) -> str:
                           FROM hist GROUP BY run_date ORDER BY run_date""")
     scope_note = ("all regions / 全部辖区" if regions is None
                   else "regions / 辖区 " + ", ".join(_e(r) for r in regions))
+    credit = any(r.get("credit_grade") is not None for r in ranking)
+
+    def credit_cell(r) -> str:
+        if not credit:
+            return ""
+        g = r.get("credit_grade")
+        if g is None:
+            return "<td>—</td>"
+        return (f"<td><span class='grade g{g}' style='font-size:13px;width:22px;height:22px;line-height:22px'>"
+                f"{g}</span>" + (f"<div class=small>{_e(r.get('credit_reason'))}</div>" if r.get("credit_confirmed")
+                                  else "") + "</td>")
     rank_rows = "".join(
         f"<tr><td class=n>{r['rank']}</td><td><span class='grade g{r['grade']}' style='font-size:13px;width:22px;"
-        f"height:22px;line-height:22px'>{r['grade']}</span></td>"
+        f"height:22px;line-height:22px'>{r['grade']}</span></td>{credit_cell(r)}"
         f"<td><a href='reports/institutions/{_e(r['institution_id'])}.html'>{_e(r['institution_id'])}</a></td>"
         f"<td>{_e(r['name'])}</td><td>{_kind_level(r['kind'], r['level'])}</td><td>{_e(r['region'])}</td>"
         f"<td class=n>{r['score']:.3f}</td><td class=n>{svg.money(r['amount_at_risk'])}</td>"
@@ -746,6 +879,11 @@ def _overview_page(con, folder: Path, meta: dict, regions) -> str:
     trend_rows = "".join(
         f"<tr><td>{_e(r['run_date'])}</td><td class=n>{r['flagged']}</td><td class=n>{r['findings']}</td>"
         f"<td class=n>{svg.money(r['at_risk'])}</td></tr>" for r in list(reversed(trend))[:TREND_TABLE_RUNS])
+    cmeta = meta.get("credit") or {}
+    credit_note = (f"<p class='small'>Credit grade / 信用等级: the screening grade, made no better than the floor "
+                   f"reached by the cases confirmed in the {_e(cmeta.get('window_days'))} days up to the run date "
+                   f"(case configuration {_e(cmeta.get('cases_config_version'))}) / 信用等级为筛查等级，且不优于"
+                   f"截至筛查日近 {_e(cmeta.get('window_days'))} 天确认违规案件数对应的下限。</p>") if credit else ""
     validation = folder / "validation" / "index.html"
     links = ('<a href="validation/index.html">Validation Data Docs / 数据质量校验报告</a>'
              if validation.is_file() and regions is None else
@@ -762,7 +900,8 @@ def _overview_page(con, folder: Path, meta: dict, regions) -> str:
 <p class="noprint">{links}</p>
 <h2>Flight-inspection target list / 飞行检查对象建议名单</h2>
 <details open class="small"><summary>Grades A–E: what makes an A and an E / 等级说明</summary>{grade_legend()}</details>
-<table><tr><th>Rank / 排名</th><th>Grade / 等级</th><th>Institution / 机构编码</th><th>Name / 名称</th>
+{credit_note}
+<table><tr><th>Rank / 排名</th><th>{"Screening grade / 筛查等级</th><th>Credit grade / 信用等级" if credit else "Grade / 等级"}</th><th>Institution / 机构编码</th><th>Name / 名称</th>
 <th>Kind, level / 类型等级</th><th>Region / 区划</th><th>Score / 评分</th><th>Amount at risk / 涉及金额</th>
 <th>Findings / 疑点数</th><th>Top rules / 主要规则</th><th>Files / 文件</th></tr>{rank_rows}</table>
 <h2>Totals by rule / 按规则汇总</h2>

@@ -416,22 +416,29 @@ def _severity() -> dict[str, float]:
     return {d.id: d.severity for d in registry.all_detectors()}
 
 
-def points(engine: Engine, config: Config, user: db.User | None = None, year: int | None = None) -> list[dict]:
+def points(engine: Engine, config: Config, user: db.User | None = None, year: int | None = None,
+           before: datetime | None = None) -> list[dict]:
     """Points per doctor in a calendar year from confirmed cases charged to a doctor;
-    at or over the yearly threshold the doctor's billing is suspended."""
+    at or over the yearly threshold the doctor's billing is suspended. ``before``: only
+    cases decided before that moment (the published reports count as of their run)."""
     year = year or db.now().year
     sev = _severity()
     with engine.connect() as con:
-        rows = con.execute(select(cases).where(cases.c.state == "confirmed", cases.c.doctor_id.is_not(None))).all()
+        rows = con.execute(select(cases).where(cases.c.state == "confirmed", cases.c.doctor_id.is_not(None))
+                           .order_by(cases.c.id)).all()
     agg: dict[str, dict] = {}
     for r in rows:
         if r.closed_at.year != year or (user is not None and not may_view(user, r)):
             continue
+        if before is not None and r.closed_at >= before:
+            continue
         p = config.points_per_detector.get(r.detector_id, int(round(sev.get(r.detector_id, 3))))
         a = agg.setdefault(r.doctor_id, {"doctor_id": r.doctor_id, "institution_id": r.institution_id,
-                                         "region": r.region, "points": 0, "cases": []})
+                                         "region": r.region, "points": 0, "cases": [], "institutions": []})
         a["points"] += p
         a["cases"].append(r.id)
+        if r.institution_id not in a["institutions"]:
+            a["institutions"].append(r.institution_id)
     out = sorted(agg.values(), key=lambda a: (-a["points"], a["doctor_id"]))
     for a in out:
         a["year"] = year
@@ -445,6 +452,19 @@ def credit_grade(screening_grade: str | None, n_confirmed: int, config: Config) 
     g = screening_grade if screening_grade in tuple(GRADES) else "A"
     floor = max((fl for n, fl in config.credit_floors.items() if n_confirmed >= n), key=GRADES.index, default="A")
     return max(g, floor, key=GRADES.index)
+
+
+def credit_floor(n_confirmed: int, config: Config) -> str:
+    """The best grade still possible with n_confirmed cases in the window ("A": no floor)."""
+    return credit_grade("A", n_confirmed, config)
+
+
+def confirmed_in_window(engine: Engine, config: Config, before: datetime) -> dict[str, int]:
+    """Per institution, the cases confirmed in the credit window ending at ``before``
+    (decided before it, within credit.window_days): what floors the credit grade then."""
+    window = timedelta(days=config.credit_window_days)
+    return {inst: n for inst, ats in confirmed_by_institution(engine).items()
+            if (n := sum(1 for at in ats if before - window <= at < before))}
 
 
 def confirmed_by_institution(engine: Engine) -> dict[str, list[datetime]]:

@@ -41,13 +41,10 @@ def credit_of(engine, run_date: str, config=None):
     """row of a run's report index -> its credit grade as of that run (see cases.credit_history)."""
     from datetime import datetime, timedelta
     conf = cases.load_config(config)
-    confirmed = cases.confirmed_by_institution(engine)
-    day = datetime.fromisoformat(run_date) + timedelta(days=1)
-    window = timedelta(days=conf.credit_window_days)
+    confirmed = cases.confirmed_in_window(engine, conf, datetime.fromisoformat(run_date) + timedelta(days=1))
 
     def grade(row: dict) -> str:
-        n = sum(1 for at in confirmed.get(row["institution_id"], []) if day - window <= at < day)
-        return cases.credit_grade(row["grade"], n, conf)
+        return cases.credit_grade(row["grade"], confirmed.get(row["institution_id"], 0), conf)
     return grade
 
 
