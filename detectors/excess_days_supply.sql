@@ -16,6 +16,9 @@ params:
   min_excess_days:
     default: 7
     description: fewest surplus days of drug on hand worth a finding
+  early_refill_days:
+    default: 3
+    description: days early each refill may come without counting as stockpiling (a patient collects before the pack runs out) - the surplus must exceed min_excess_days plus this for every refill in the window
   check_max_days_supply:
     default: true
     description: also flag a single dispensing above the catalog's maximum days' supply
@@ -32,7 +35,9 @@ false_positives: |
   the ward day by day is not a supply, whatever days_supply its lines carry. The judgement
   is over the window, not one pair of dispensings: regular refills a few days early (a
   chronic patient's monthly pack, cycle after cycle) stay close to a ratio of 1 and are not
-  flagged, and the surplus must exceed min_excess_days on top. A replacement for lost medicine or a dose change with a new
+  flagged, and the surplus must exceed min_excess_days plus early_refill_days for every
+  refill in the window (a weekly pack collected a few days early every week accumulates
+  a surplus that is still tolerance, not stockpiling). A replacement for lost medicine or a dose change with a new
   prescription looks the same. Long prescriptions for chronic disease allowed by local
   policy exceed the catalog maximum; regions allowing them set check_max_days_supply off.
 ---*/
@@ -97,7 +102,7 @@ flagged AS (
            least(days_supply, greatest(CASE WHEN overlap_flag THEN added_surplus ELSE 0 END, over_max_days)) AS excess_days
     FROM (SELECT *,
                  n_dispensings > 1
-                   AND surplus_days >= $min_excess_days
+                   AND surplus_days >= $min_excess_days + $early_refill_days * (n_dispensings - 1)
                    AND window_supply >= $min_ratio * coverable_days
                    AND added_surplus > 0 AS overlap_flag
           FROM attributed)
