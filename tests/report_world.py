@@ -1,9 +1,19 @@
 """A small planted world with findings at several institutions in three regions, screened
-on two nights so the reports have a history. Shared by test_reports and test_portal."""
+on two nights so the reports have a history. Shared by test_reports, test_portal and
+test_cases, with the helpers they all need: a portal served on a free local port, and
+Debian's chromium (skipped outside CI, a failure in CI where the set-up must install it)."""
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import threading
+import time
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
+
+import pytest
 
 from pipeline import builder, ingest, screen, validate
 from pipeline.settings import load_settings
@@ -78,3 +88,47 @@ def build_run(tmp: Path, publish_dir: Path | None = None):
     screen.screen(st, FIRST_RUN)
     out = screen.screen(st, RUN_DATE)
     return st, out
+
+
+def chromium() -> str:
+    """Path of Debian's chromium; skip only outside CI (in CI the set-up must install it)."""
+    for name in ("chromium", "chromium-browser"):
+        if path := shutil.which(name):
+            return path
+    if os.environ.get("CI"):
+        pytest.fail("chromium is not installed: CI set-up must run scripts/setup_browser.sh")
+    pytest.skip("chromium not installed (run scripts/setup_browser.sh); required in CI")
+
+
+def playwright_api():
+    """playwright.sync_api: required in CI, skipped where it is not installed."""
+    if os.environ.get("CI"):
+        from playwright import sync_api
+        return sync_api
+    return pytest.importorskip("playwright.sync_api")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serving(app):
+    """Serve an ASGI app on a free local port in a thread; yields the port."""
+    import uvicorn
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    assert server.started
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import threading
-import time
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -16,12 +13,11 @@ import duckdb
 import httpx
 import pytest
 import sqlalchemy as sa
-import uvicorn
 
 from pipeline import cli, evaluate, screen
 from pipeline.portal import cases, db
 from pipeline.portal.app import create_app
-from report_world import RUN_DATE, build_run
+from report_world import RUN_DATE, build_run, chromium, playwright_api, serving
 
 PW = "pass-word-1"
 USERS = {  # name: (role, regions, institution)
@@ -37,12 +33,6 @@ USERS = {  # name: (role, regions, institution)
 }
 H1, H4, P2 = "H00000000001", "H00000000004", "P00000000002"
 REPORTER = "Wang Xiaoming 王小明"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -61,22 +51,11 @@ def world(tmp_path_factory):
         engine = db.connect(url)
     for name, (role, regions, inst) in USERS.items():
         db.add_user(engine, name, PW, role, regions, institution=inst)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(st.publish_dir, url, settings=st, cases_config=conf),
-                                           host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    assert server.started
     findings = duckdb.sql(f"SELECT finding_id, detector_id, institution_id, doctor_id FROM "
                           f"read_parquet('{out / 'findings.parquet'}') ORDER BY finding_id").fetchall()
-    yield {"base": f"http://127.0.0.1:{port}", "engine": engine, "url": url, "settings": st, "out": out,
-           "conf": conf, "findings": findings, "tmp": tmp}
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(st.publish_dir, url, settings=st, cases_config=conf)) as port:
+        yield {"base": f"http://127.0.0.1:{port}", "engine": engine, "url": url, "settings": st, "out": out,
+               "conf": conf, "findings": findings, "tmp": tmp}
 
 
 def _client(world, name=None, local_address=None) -> httpx.Client:
@@ -521,17 +500,8 @@ def test_accounts_of_the_new_roles_are_checked(world):
 # -------------------------------------------------------------------- browser
 
 def test_every_role_walks_its_path_in_a_browser(world):
-    import os
-    import shutil
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed: CI set-up must run scripts/setup_browser.sh")
-        pytest.skip("chromium not installed (run scripts/setup_browser.sh); required in CI")
-    if os.environ.get("CI"):
-        from playwright import sync_api
-    else:
-        sync_api = pytest.importorskip("playwright.sync_api")
+    browser = chromium()
+    sync_api = playwright_api()
     base = world["base"]
     appeal_case = [r for r in cases.list_cases(world["engine"], db.User(0, "x", "admin", ()))
                    if r.institution_id == H1 and r.state == "appeal"][0].id

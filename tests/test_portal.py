@@ -7,21 +7,17 @@ import io
 import os
 import re
 import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from openpyxl import load_workbook
 
 from pipeline import cli
 from pipeline.portal import db
 from pipeline.portal.app import create_app
-from report_world import RUN_DATE, build_run
+from report_world import RUN_DATE, build_run, chromium, playwright_api, serving
 
 CITY = ("canton", "canton-pass-1", "city", ["4401"])          # Guangzhou: 440106, 440111
 SHENZHEN = ("shenzhen", "shenzhen-pass-1", "city", ["4403"])  # 440305
@@ -29,12 +25,6 @@ PROVINCE = ("province", "province-pass-1", "province", [])
 ADMIN = ("root", "root-pass-123", "admin", [])
 OTHER_CITY_INSTITUTION = "P00000000002"                       # Longevity Pharmacy, 440305
 SECRET = "TOPSECRET-outside-the-published-folder"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -57,20 +47,9 @@ def portal(tmp_path_factory):
     engine = db.connect(url)
     for name, pw, role, regions in (CITY, SHENZHEN, PROVINCE, ADMIN, ("victim", "victim-pass-1", "city", ["4401"])):
         db.add_user(engine, name, pw, role, regions)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(st.publish_dir, url), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    assert server.started
-    yield {"base": f"http://127.0.0.1:{port}", "port": port, "engine": engine, "url": url,
-           "settings": st, "out": out}
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(st.publish_dir, url)) as port:
+        yield {"base": f"http://127.0.0.1:{port}", "port": port, "engine": engine, "url": url,
+               "settings": st, "out": out}
 
 
 def _client(portal, user=None, local_address=None) -> httpx.Client:
@@ -295,15 +274,8 @@ def test_admin_cli_adds_lists_and_audits(portal, monkeypatch, capsys):
 
 
 def test_browser_signs_in_finds_an_institution_and_downloads_its_report(portal, tmp_path):
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed: CI set-up must run scripts/setup_browser.sh")
-        pytest.skip("chromium not installed (run scripts/setup_browser.sh); required in CI")
-    if os.environ.get("CI"):
-        from playwright import sync_api
-    else:
-        sync_api = pytest.importorskip("playwright.sync_api")
+    browser = chromium()
+    sync_api = playwright_api()
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=browser, args=["--no-sandbox", "--disable-gpu"])
         try:

@@ -18,7 +18,7 @@ import pytest
 from openpyxl import load_workbook
 
 from pipeline import reports
-from report_world import RUN_DATE, build_run
+from report_world import RUN_DATE, build_run, chromium
 
 from pipeline import ROOT as _ROOT
 from pipeline.rules_config import load_rules as _load_rules
@@ -28,16 +28,6 @@ RULES_VERSION = _load_rules(_ROOT / "data" / "rules.yaml").version
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--hide-scrollbars"]
-
-
-def chromium() -> str:
-    """Path of Debian's chromium; skip only outside CI (in CI the set-up must install it)."""
-    for name in ("chromium", "chromium-browser"):
-        if path := shutil.which(name):
-            return path
-    if os.environ.get("CI"):
-        pytest.fail("chromium is not installed: CI set-up must run scripts/setup_browser.sh")
-    pytest.skip("chromium not installed (run scripts/setup_browser.sh); required in CI")
 
 
 @pytest.fixture(scope="module")
