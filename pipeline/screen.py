@@ -119,14 +119,15 @@ class BackfillIncomplete(Exception):
 
 def backfill(settings: Settings, start: str, end: str, detector_ids: list[str] | None = None,
              landing: Path | None = None, say=None) -> list[Path]:
-    """Re-screen every date in [start, end], oldest first. Before each date the feed is
-    caught up to it (landed extracts ingested when ``landing`` is given, nights waiting
-    for the gate validated). A date whose own extract is refused, blocked or waiting is
-    skipped, the others go on; :class:`BackfillIncomplete` names the skipped ones at the end."""
+    """Re-screen every date in [start, end], oldest first. The feed is caught up to ``end``
+    first, once (landed extracts ingested when ``landing`` is given, nights waiting for the
+    gate validated in date order); each date's screening sees only the nights up to it (the
+    views are as of the run date). A date whose own extract is refused, blocked or waiting
+    is skipped, the others go on; :class:`BackfillIncomplete` names the skipped ones at the end."""
     from pipeline import feed
     out, skipped = [], []
+    report = feed.catch_up(settings, Path(landing) if landing is not None else None, upto=end, say=say)
     for d in date_range(start, end):
-        report = feed.catch_up(settings, Path(landing) if landing is not None else None, upto=d, say=say)
         try:
             feed.require_promoted(settings, report, d, landing)
         except feed.NightNotPromoted as e:
